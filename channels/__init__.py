@@ -1,0 +1,1 @@
+"""Channel plugins (one file per platform) and the platform sandbox emulators."""

@@ -1,0 +1,158 @@
+"""The channel plugin contract: what every platform plugin provides and returns.
+
+A channel has two halves:
+- `adapt` is pure: article + unit + template → the platform's request payload and problems.
+- `send` does I/O: payload → a `Receipt`, or raises `SendError` with a classified `ErrorKind`.
+
+The channel only classifies errors; the delivery engine decides what to do about them.
+The HTTP client is injected (never created inside a channel), so tests mount the sandbox
+emulators in-process through `httpx.ASGITransport`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import httpx
+
+from publisher.domain import Article, ChannelAccount, Platform, Unit, canonical_json, sha256_hex
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"  # the post goes out, but a person may want to look
+    ERROR = "error"  # the post cannot go to this channel as it is
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    severity: Severity
+    code: str  # stable, machine-readable: "truncated", "no_video", "image_missing" …
+    message: str  # a sentence for a person (Vietnamese first is the UI's job)
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity.value, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """How a unit wants its posts to look on one channel (configurable, no legal rule hard-coded)."""
+
+    source_line: str = "Nguồn: {source}"  # "" for none
+    hashtag_keywords: tuple[str, ...] = ()  # keywords that become diacritic-free hashtags
+    lead_in: str = ""  # the unit's own opening line (the only edit allowed on a directive)
+    include_link: bool = True
+    include_summary: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Adapted:
+    """The outcome of `adapt`: a payload (None when the channel cannot take the article)."""
+
+    payload: dict[str, Any] | None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.payload is not None and not any(
+            p.severity is Severity.ERROR for p in self.problems
+        )
+
+    @property
+    def body_hash(self) -> str | None:
+        return payload_hash(self.payload) if self.payload is not None else None
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    """The hash recorded before a send and matched when reconciling (canonical JSON, SHA-256)."""
+    return sha256_hex(canonical_json(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    remote_id: str
+    url: str | None = None
+    accepted_at: datetime | None = None
+
+
+class ErrorKind(StrEnum):
+    RATE_LIMITED = "rate_limited"  # retry after `retry_after` seconds
+    BEFORE_SEND = "before_send"  # proven not to have reached the platform: safe to retry
+    UNKNOWN_OUTCOME = "unknown_outcome"  # may have been published: never resend blindly
+    AUTH = "auth"  # token expired or revoked: stop the whole account
+    PERMANENT = "permanent"  # invalid request, permission, duplicate: do not retry
+
+
+class SendError(Exception):
+    """A classified failure of `send` or `find_published`."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        platform_code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+        self.platform_code = platform_code
+
+    def __repr__(self) -> str:
+        return f"SendError({self.kind.value}, {self.message!r}, code={self.platform_code})"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Secrets resolved for one account at send time (never logged, never stored in payloads)."""
+
+    token: str
+    extra: Mapping[str, str] = field(default_factory=dict)  # e.g. Zalo refresh token, app id
+
+    def __repr__(self) -> str:
+        return "Credentials(<redacted>)"
+
+
+class Channel(ABC):
+    """One platform. Subclasses declare what the platform is with class attributes."""
+
+    platform: ClassVar[Platform]
+    display_name: ClassVar[str]
+    can_read_back: ClassVar[bool] = False  # can `find_published` resolve unknown outcomes?
+    text_limit: ClassVar[int | None] = None  # the main text limit as the platform counts it
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str | None = None) -> None:
+        self.http = http
+        self.base_url = base_url  # None: the real platform; set: the sandbox
+
+    @abstractmethod
+    def adapt(self, article: Article, unit: Unit, template: Template) -> Adapted:
+        """Pure: the exact payload `send` would use, and the problems found."""
+
+    @abstractmethod
+    async def send(
+        self, account: ChannelAccount, credentials: Credentials, payload: Mapping[str, Any]
+    ) -> Receipt:
+        """Publish; raise `SendError` with a classified kind on any failure."""
+
+    async def find_published(
+        self,
+        account: ChannelAccount,
+        credentials: Credentials,
+        body_hash: str,
+        since: datetime,
+    ) -> Receipt | None:
+        """Read back recent posts and return the one with this body hash, or None.
+
+        Only channels with `can_read_back` implement it; others cannot tell.
+        """
+        raise SendError(
+            ErrorKind.PERMANENT, f"{self.display_name} cannot read back published posts"
+        )

@@ -1,0 +1,39 @@
+"""What every CLI module shares: error reporting and opening the working folder."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import typer
+
+
+@dataclass
+class _Debug:
+    enabled: bool = False
+
+
+DEBUG = _Debug()
+
+
+class UserError(Exception):
+    """Bad input or configuration: exit 2 with one line per problem, no traceback."""
+
+    def __init__(self, problems: Iterable[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def print_problems(problems: Iterable[str]) -> None:
+    for line in problems:
+        print(line, file=sys.stderr)
+
+
+def not_built_yet(command: str, issue: int) -> None:
+    """For commands whose engine arrives with a later issue: say so and exit 2."""
+    print(
+        f"publisher {command}: not available yet in this version (planned in issue {issue})",
+        file=sys.stderr,
+    )
+    raise typer.Exit(2)

@@ -1,0 +1,307 @@
+"""Persistence tables (sqlmodel). The domain values in `publisher.domain` stay apart from these.
+
+Times are stored as UTC (naive columns on SQLite, `timestamptz` on PostgreSQL) and always come
+back timezone-aware. Alembic migrations in `publisher/store/migrations` create this schema;
+a test checks that migrations and these tables agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store timezone-aware times only")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=lambda: default.copy(), sa_type=sa.JSON, nullable=False)
+
+
+# --- units, people, accounts, sources -------------------------------------------------------
+
+
+class UnitRow(SQLModel, table=True):
+    __tablename__ = "unit"
+
+    code: str = Field(primary_key=True, max_length=64)
+    name: str
+    kind: str = Field(max_length=32)
+    parent_code: str | None = Field(default=None, foreign_key="unit.code", index=True)
+    # Materialised path "/root/01/01001/": a subtree is one LIKE prefix query.
+    path: str = Field(index=True)
+    depth: int = 0
+    code_list: str = ""
+    short_name: str = ""
+    active: bool = True
+    merged_into: str | None = None
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    username: str = Field(primary_key=True, max_length=64)
+    display_name: str = ""
+    os_users: list[str] = _json([])
+    may_act_for_others: bool = False
+
+
+class RoleGrantRow(SQLModel, table=True):
+    __tablename__ = "role_grant"
+    __table_args__ = (sa.UniqueConstraint("username", "unit_code", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(foreign_key="app_user.username", index=True)
+    unit_code: str = Field(foreign_key="unit.code")
+    role: str = Field(max_length=16)
+    subtree: bool = True
+
+
+class ChannelAccountRow(SQLModel, table=True):
+    __tablename__ = "channel_account"
+
+    id: str = Field(primary_key=True, max_length=128)
+    unit_code: str = Field(foreign_key="unit.code", index=True)
+    platform: str = Field(max_length=16, index=True)
+    external_id: str
+    display_name: str = ""
+    credentials_ref: str = ""
+    token_expires_at: datetime | None = _time()
+    status: str = Field(default="active", max_length=16)
+    language: str | None = None
+    # Encrypted secrets (never plaintext): ciphertext and the id of the key that made it.
+    secret_ciphertext: str | None = None
+    secret_key_id: str | None = None
+    status_reason: str | None = None
+    updated_at: datetime | None = _time()
+
+
+class SourceRow(SQLModel, table=True):
+    __tablename__ = "source"
+
+    id: str = Field(primary_key=True, max_length=128)
+    unit_code: str = Field(foreign_key="unit.code", index=True)
+    kind: str = Field(max_length=16)
+    url: str = ""
+    article_kind: str = Field(default="article", max_length=16)
+    poll_interval_s: int = 600
+    timezone: str = "+07:00"
+    allow_private_network: bool = False
+    selectors: dict[str, str] = _json({})
+    category: str | None = None
+    # Poll state: validators for conditional GET, backoff, and whether the backlog was seen.
+    etag: str | None = None
+    last_modified: str | None = None
+    next_poll_at: datetime | None = _time(index=True)
+    last_polled_at: datetime | None = _time()
+    failures: int = 0
+    last_error: str | None = None
+    backlog_recorded: bool = False
+
+
+# --- articles ---------------------------------------------------------------------------
+
+
+class ArticleRow(SQLModel, table=True):
+    __tablename__ = "article"
+
+    id: int | None = Field(default=None, primary_key=True)
+    guid: str = Field(index=True)
+    url: str
+    canonical_url: str = Field(index=True)
+    content_hash: str = Field(index=True, max_length=64)
+    title: str
+    summary: str = ""
+    body_html: str = ""
+    body_text: str = ""
+    published_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    images: list[str] = _json([])
+    video: str | None = None
+    language: str = Field(default="vi", max_length=8)
+    source_name: str = ""
+    kind: str = Field(default="article", max_length=16, index=True)
+    unit_code: str | None = Field(default=None, foreign_key="unit.code", index=True)
+    category: str | None = None
+    urgent: bool = False
+    backlog: bool = False  # seen at a source's first poll: recorded, never published
+    routed: bool = False  # posts were created for it (outbox done)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ArticleSourceRow(SQLModel, table=True):
+    """One article may arrive from several sources (republished by two portals)."""
+
+    __tablename__ = "article_source"
+    __table_args__ = (sa.UniqueConstraint("source_id", "guid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    source_id: str = Field(max_length=128)
+    guid: str
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# --- posts and deliveries ---------------------------------------------------------------
+
+
+class PostRow(SQLModel, table=True):
+    __tablename__ = "post"
+    __table_args__ = (sa.UniqueConstraint("article_id", "unit_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    unit_code: str = Field(foreign_key="unit.code", index=True)
+    state: str = Field(max_length=24, index=True)
+    lead_in: str = ""
+    scheduled_at: datetime | None = _time()
+    expires_at: datetime | None = _time()
+    priority: int = 0
+    approvals: list[str] = _json([])
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """Live work: one post on one channel account. Claimed with a lease, fenced by attempt."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("post_id", "account_id"),
+        sa.Index("ix_delivery_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    article_id: int = Field(index=True)  # denormalised for coverage reports
+    unit_code: str = Field(max_length=64, index=True)  # denormalised for pauses
+    account_id: str = Field(foreign_key="channel_account.id", index=True)
+    platform: str = Field(max_length=16)
+    state: str = Field(max_length=24)
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime | None = _time()
+    priority: int = 0
+    attempt: int = 0
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = _time()
+    body_hash: str | None = Field(default=None, max_length=64)
+    payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    remote_id: str | None = None
+    remote_url: str | None = None
+    last_error: str | None = None
+    error_kind: str | None = Field(default=None, max_length=24)
+    sent_at: datetime | None = _time()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """The record of every attempt: what was tried, by whom, and what came back."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    attempt: int
+    worker: str = Field(max_length=128)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = _time()
+    outcome: str = Field(default="", max_length=24)
+    detail: str | None = None
+
+
+class PauseRow(SQLModel, table=True):
+    __tablename__ = "pause"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)
+    target: str = ""
+    reason: str
+    created_by: str
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    until: datetime | None = _time()
+    lifted_at: datetime | None = _time()
+    lifted_by: str | None = None
+    lift_reason: str | None = None
+
+
+class RateLimitRow(SQLModel, table=True):
+    """Per-account and per-platform limits, shared by every worker through the database."""
+
+    __tablename__ = "rate_limit"
+
+    key: str = Field(primary_key=True, max_length=160)
+    next_allowed_at: datetime | None = _time()
+    window_start: datetime | None = _time()
+    window_count: int = 0
+
+
+class AuditEventRow(SQLModel, table=True):
+    """Append-only; each event's hash covers the previous one's (a chain)."""
+
+    __tablename__ = "audit_event"
+
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    actor: str
+    action: str = Field(max_length=48, index=True)
+    target: str = ""
+    details: dict[str, Any] = _json({})
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class IncidentRow(SQLModel, table=True):
+    """An open problem (token expiring, account failing …): notify once per incident."""
+
+    __tablename__ = "incident"
+    __table_args__ = (sa.UniqueConstraint("key", "opened_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=32)
+    unit_code: str | None = None
+    detail: str = ""
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    notified_at: datetime | None = _time()
+    closed_at: datetime | None = _time()
+
+
+class IntakeNonceRow(SQLModel, table=True):
+    """Signatures seen by the push intake API, so a replayed request is refused."""
+
+    __tablename__ = "intake_nonce"
+
+    signature: str = Field(primary_key=True, max_length=128)
+    source_id: str = Field(max_length=128)
+    seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

@@ -1,0 +1,1 @@
+"""The editors' terminal UI (Textual). Talks only to `publisher.service`."""
