@@ -1,0 +1,329 @@
+"""The directory store over SQL (SQLite or PostgreSQL), through sqlmodel sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from publisher.domain import (
+    AccountStatus,
+    ArticleKind,
+    ChannelAccount,
+    Pause,
+    PauseScope,
+    Platform,
+    Role,
+    RoleGrant,
+    Source,
+    SourceKind,
+    Unit,
+    User,
+)
+from publisher.store.repository import StatusCounts, UnknownUnitError, unit_path
+from publisher.store.tables import (
+    ArticleRow,
+    ChannelAccountRow,
+    DeliveryRow,
+    PauseRow,
+    PostRow,
+    RoleGrantRow,
+    SourceRow,
+    UnitRow,
+    UserRow,
+    utcnow,
+)
+
+
+def unit_from_row(row: UnitRow) -> Unit:
+    return Unit(
+        code=row.code,
+        name=row.name,
+        kind=row.kind,
+        parent_code=row.parent_code,
+        code_list=row.code_list,
+        short_name=row.short_name,
+        active=row.active,
+        merged_into=row.merged_into,
+    )
+
+
+def account_from_row(row: ChannelAccountRow) -> ChannelAccount:
+    return ChannelAccount(
+        id=row.id,
+        unit_code=row.unit_code,
+        platform=Platform(row.platform),
+        external_id=row.external_id,
+        display_name=row.display_name,
+        credentials_ref=row.credentials_ref,
+        token_expires_at=row.token_expires_at,
+        status=AccountStatus(row.status),
+        language=row.language,
+    )
+
+
+def source_from_row(row: SourceRow) -> Source:
+    return Source(
+        id=row.id,
+        unit_code=row.unit_code,
+        kind=SourceKind(row.kind),
+        url=row.url,
+        article_kind=ArticleKind(row.article_kind),
+        poll_interval_s=row.poll_interval_s,
+        timezone=row.timezone,
+        allow_private_network=row.allow_private_network,
+        selectors=dict(row.selectors),
+        etag=row.etag,
+        last_modified=row.last_modified,
+        category=row.category,
+    )
+
+
+def pause_from_row(row: PauseRow) -> Pause:
+    return Pause(
+        scope=PauseScope(row.scope),
+        target=row.target,
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        until=row.until,
+        id=row.id,
+    )
+
+
+class SqlRepository:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # --- units ------------------------------------------------------------------------
+
+    def upsert_units(self, units: Iterable[Unit]) -> None:
+        incoming = list(units)
+        with self.session() as session:
+            known = {unit_from_row(r).code: unit_from_row(r) for r in session.exec(select(UnitRow))}
+            known.update({u.code: u for u in incoming})
+            # Parents first, so the foreign key holds at every insert.
+            for unit in sorted(incoming, key=lambda u: unit_path(u, known).count("/")):
+                path = unit_path(unit, known)
+                row = session.get(UnitRow, unit.code) or UnitRow(
+                    code=unit.code, name=unit.name, kind=unit.kind, path=path
+                )
+                row.name, row.kind, row.parent_code = unit.name, unit.kind, unit.parent_code
+                row.path, row.depth = path, path.count("/") - 2
+                row.code_list, row.short_name = unit.code_list, unit.short_name
+                row.active, row.merged_into = unit.active, unit.merged_into
+                session.add(row)
+                session.flush()
+
+    def get_unit(self, code: str) -> Unit | None:
+        with self.session() as session:
+            row = session.get(UnitRow, code)
+            return unit_from_row(row) if row else None
+
+    def list_units(self) -> list[Unit]:
+        with self.session() as session:
+            rows = session.exec(select(UnitRow).order_by(col(UnitRow.path)))
+            return [unit_from_row(r) for r in rows]
+
+    def subtree_codes(self, code: str) -> list[str]:
+        with self.session() as session:
+            root = session.get(UnitRow, code)
+            if root is None:
+                raise UnknownUnitError(code)
+            query = select(UnitRow.code).where(col(UnitRow.path).startswith(root.path))
+            return list(session.exec(query.order_by(col(UnitRow.path))))
+
+    def ancestors(self, code: str) -> list[str]:
+        with self.session() as session:
+            row = session.get(UnitRow, code)
+            if row is None:
+                raise UnknownUnitError(code)
+            return [c for c in reversed(row.path.strip("/").split("/")) if c != code]
+
+    def rename_unit(self, code: str, name: str, short_name: str | None = None) -> None:
+        with self.session() as session:
+            row = session.get(UnitRow, code)
+            if row is None:
+                raise UnknownUnitError(code)
+            row.name = name
+            if short_name is not None:
+                row.short_name = short_name
+
+    def merge_units(self, absorbed: str, into: str) -> None:
+        with self.session() as session:
+            old, new = session.get(UnitRow, absorbed), session.get(UnitRow, into)
+            if old is None or new is None:
+                raise UnknownUnitError(absorbed if old is None else into)
+            if new.path.startswith(old.path):
+                raise ValueError(f"cannot merge {absorbed} into its own descendant {into}")
+            for child in session.exec(select(UnitRow).where(UnitRow.parent_code == absorbed)):
+                child.parent_code = into
+            session.execute(
+                sa.update(ChannelAccountRow)
+                .where(col(ChannelAccountRow.unit_code) == absorbed)
+                .values(unit_code=into)
+            )
+            old.active, old.merged_into = False, into
+            session.flush()
+            self._repath(session)
+
+    def _repath(self, session: Session) -> None:
+        units = {r.code: r for r in session.exec(select(UnitRow))}
+        domain = {code: unit_from_row(r) for code, r in units.items()}
+        for code, row in units.items():
+            row.path = unit_path(domain[code], domain)
+            row.depth = row.path.count("/") - 2
+
+    # --- users ------------------------------------------------------------------------
+
+    def upsert_users(self, users: Iterable[User]) -> None:
+        with self.session() as session:
+            for user in users:
+                row = session.get(UserRow, user.username) or UserRow(username=user.username)
+                row.display_name = user.display_name
+                row.os_users = list(user.os_users)
+                row.may_act_for_others = user.may_act_for_others
+                session.add(row)
+                session.flush()
+                session.execute(
+                    sa.delete(RoleGrantRow).where(col(RoleGrantRow.username) == user.username)
+                )
+                for grant in user.grants:
+                    session.add(
+                        RoleGrantRow(
+                            username=user.username,
+                            unit_code=grant.unit_code,
+                            role=grant.role.value,
+                            subtree=grant.subtree,
+                        )
+                    )
+
+    def _user(self, session: Session, row: UserRow) -> User:
+        grants = session.exec(
+            select(RoleGrantRow)
+            .where(RoleGrantRow.username == row.username)
+            .order_by(col(RoleGrantRow.id))
+        )
+        return User(
+            username=row.username,
+            display_name=row.display_name,
+            grants=tuple(RoleGrant(g.unit_code, Role(g.role), g.subtree) for g in grants),
+            os_users=tuple(row.os_users),
+            may_act_for_others=row.may_act_for_others,
+        )
+
+    def get_user(self, username: str) -> User | None:
+        with self.session() as session:
+            row = session.get(UserRow, username)
+            return self._user(session, row) if row else None
+
+    def user_for_os_account(self, os_user: str) -> User | None:
+        return next((u for u in self.list_users() if os_user in u.os_users), None)
+
+    def list_users(self) -> list[User]:
+        with self.session() as session:
+            rows = session.exec(select(UserRow).order_by(col(UserRow.username)))
+            return [self._user(session, r) for r in rows]
+
+    # --- channel accounts ---------------------------------------------------------------
+
+    def upsert_accounts(self, accounts: Iterable[ChannelAccount]) -> None:
+        with self.session() as session:
+            for account in accounts:
+                row = session.get(ChannelAccountRow, account.id) or ChannelAccountRow(
+                    id=account.id,
+                    unit_code=account.unit_code,
+                    platform=account.platform.value,
+                    external_id=account.external_id,
+                )
+                row.unit_code, row.platform = account.unit_code, account.platform.value
+                row.external_id, row.display_name = account.external_id, account.display_name
+                row.credentials_ref = account.credentials_ref
+                row.token_expires_at = account.token_expires_at
+                row.language = account.language
+                row.updated_at = utcnow()
+                session.add(row)
+
+    def get_account(self, account_id: str) -> ChannelAccount | None:
+        with self.session() as session:
+            row = session.get(ChannelAccountRow, account_id)
+            return account_from_row(row) if row else None
+
+    def list_accounts(self, unit_codes: Sequence[str] | None = None) -> list[ChannelAccount]:
+        with self.session() as session:
+            query = select(ChannelAccountRow).order_by(col(ChannelAccountRow.id))
+            if unit_codes is not None:
+                query = query.where(col(ChannelAccountRow.unit_code).in_(list(unit_codes)))
+            return [account_from_row(r) for r in session.exec(query)]
+
+    def set_account_status(
+        self, account_id: str, status: AccountStatus, reason: str | None = None
+    ) -> None:
+        with self.session() as session:
+            row = session.get(ChannelAccountRow, account_id)
+            if row is None:
+                raise KeyError(account_id)
+            row.status, row.status_reason, row.updated_at = status.value, reason, utcnow()
+
+    # --- sources ----------------------------------------------------------------------
+
+    def upsert_sources(self, sources: Iterable[Source]) -> None:
+        with self.session() as session:
+            for source in sources:
+                row = session.get(SourceRow, source.id) or SourceRow(
+                    id=source.id, unit_code=source.unit_code, kind=source.kind.value
+                )
+                # Configuration fields only: poll state (validators, backoff) is kept.
+                row.unit_code, row.kind, row.url = source.unit_code, source.kind.value, source.url
+                row.article_kind = source.article_kind.value
+                row.poll_interval_s, row.timezone = source.poll_interval_s, source.timezone
+                row.allow_private_network = source.allow_private_network
+                row.selectors, row.category = dict(source.selectors), source.category
+                session.add(row)
+
+    def get_source(self, source_id: str) -> Source | None:
+        with self.session() as session:
+            row = session.get(SourceRow, source_id)
+            return source_from_row(row) if row else None
+
+    def list_sources(self) -> list[Source]:
+        with self.session() as session:
+            return [source_from_row(r) for r in session.exec(select(SourceRow))]
+
+    # --- status -----------------------------------------------------------------------
+
+    def status_counts(self) -> StatusCounts:
+        now = utcnow()
+        with self.session() as session:
+
+            def count(table: type) -> int:
+                return int(session.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+            def by_state(table: type[PostRow] | type[DeliveryRow]) -> dict[str, int]:
+                rows = session.execute(
+                    sa.select(table.state, sa.func.count()).group_by(table.state)
+                )
+                return {state: int(n) for state, n in rows}
+
+            pauses = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(PauseRow)
+                .where(col(PauseRow.lifted_at).is_(None))
+                .where(sa.or_(col(PauseRow.until).is_(None), col(PauseRow.until) > now))
+            )
+            return StatusCounts(
+                articles=count(ArticleRow),
+                posts=by_state(PostRow),
+                deliveries=by_state(DeliveryRow),
+                units=count(UnitRow),
+                accounts=count(ChannelAccountRow),
+                sources=count(SourceRow),
+                active_pauses=int(pauses or 0),
+            )
