@@ -1,0 +1,293 @@
+"""Loading and validating the deployment configuration (the TOML files in a config folder).
+
+`load_config(folder)` returns a `Config` or raises `ConfigError` carrying every problem found,
+each as one line `file: key: reason`. Checks that span files (unknown units, duplicate codes,
+cycles in the unit tree) run after each file's own schema.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from publisher.domain import (
+    ArticleKind,
+    ChannelAccount,
+    Role,
+    RoleGrant,
+    Source,
+    SourceKind,
+    Unit,
+    User,
+)
+from publisher.settings.directory import AccountsFile, SourcesFile, UnitsFile, UsersFile
+
+REQUIRED_FILES = ("units.toml",)
+DIRECTORY_FILES: dict[str, type[BaseModel]] = {
+    "units.toml": UnitsFile,
+    "users.toml": UsersFile,
+    "accounts.toml": AccountsFile,
+    "sources.toml": SourcesFile,
+}
+# Routing, scheduling and approval policy: schemas live in publisher.settings.workflow.
+WORKFLOW_FILES = {
+    "routing.toml": "RoutingFile",
+    "schedule.toml": "ScheduleFile",
+    "policy.toml": "PolicyFile",
+}
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Config:
+    folder: Path
+    units: list[Unit]
+    users: list[User]
+    accounts: list[ChannelAccount]
+    sources: list[Source]
+    workflow: dict[str, BaseModel] = field(default_factory=dict)  # "routing" → RoutingFile …
+    push_secrets: dict[str, str] = field(default_factory=dict)  # source id → secret reference
+
+    @property
+    def root(self) -> Unit:
+        return next(u for u in self.units if u.parent_code is None)
+
+
+def _key(location: tuple[Any, ...]) -> str:
+    """pydantic's error location ("unit", 3, "code") as "unit[3].code"."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(file)"
+
+
+def _read(path: Path, model: type[Model], problems: list[str]) -> Model | None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{path.name}: (file): not valid TOML: {error}")
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(f"{path.name}: (file): cannot be read: {error}")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        for item in error.errors():
+            message = item["msg"]
+            if item["type"] == "extra_forbidden":
+                message = "unknown key (not part of the schema)"
+            problems.append(f"{path.name}: {_key(item['loc'])}: {message}")
+        return None
+
+
+def _check_tree(units: UnitsFile, problems: list[str]) -> None:
+    first_at: dict[str, int] = {}
+    for index, unit in enumerate(units.unit):
+        if unit.code in first_at:
+            problems.append(
+                f'units.toml: unit[{index}].code: duplicate code "{unit.code}" '
+                f"(first at unit[{first_at[unit.code]}])"
+            )
+        else:
+            first_at[unit.code] = index
+    parents = {u.code: u.parent for u in units.unit}
+    for index, unit in enumerate(units.unit):
+        if unit.parent is not None and unit.parent not in parents:
+            problems.append(f'units.toml: unit[{index}].parent: unknown unit "{unit.parent}"')
+    reported: set[str] = set()
+    for index, unit in enumerate(units.unit):
+        trail = [unit.code]
+        current = unit.parent
+        while current is not None and current in parents:
+            if current in trail:
+                cycle = [*trail[trail.index(current) :], current]
+                if not reported.intersection(cycle):
+                    problems.append(
+                        f"units.toml: unit[{index}].parent: cycle in the unit tree: "
+                        + " → ".join(cycle)
+                    )
+                reported.update(cycle)
+                break
+            trail.append(current)
+            current = parents[current]
+    if units.unit and not any(u.parent is None for u in units.unit):
+        problems.append("units.toml: unit: no root unit (one unit must have no parent)")
+
+
+def _check_references(
+    file: str,
+    section: str,
+    field_name: str,
+    values: list[str],
+    known: set[str],
+    problems: list[str],
+) -> None:
+    for index, value in enumerate(values):
+        if value not in known:
+            problems.append(f'{file}: {section}[{index}].{field_name}: unknown unit "{value}"')
+
+
+def _check_unique(file: str, section: str, ids: list[str], problems: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, value in enumerate(ids):
+        if value in seen:
+            problems.append(
+                f'{file}: {section}[{index}].id: duplicate id "{value}" '
+                f"(first at {section}[{seen[value]}])"
+            )
+        else:
+            seen[value] = index
+
+
+def load_config(folder: Path) -> Config:
+    """Read and check every file in `folder`; raise `ConfigError` listing every problem."""
+    problems: list[str] = []
+    if not folder.is_dir():
+        raise ConfigError([f"{folder}: (folder): configuration folder not found"])
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            problems.append(f"{name}: (file): missing (required)")
+    known_names = set(DIRECTORY_FILES) | set(WORKFLOW_FILES)
+    for extra in sorted(p.name for p in folder.glob("*.toml") if p.name not in known_names):
+        problems.append(f"{extra}: (file): unknown configuration file")
+
+    parsed: dict[str, BaseModel | None] = {}
+    for name, model in DIRECTORY_FILES.items():
+        path = folder / name
+        parsed[name] = _read(path, model, problems) if path.is_file() else model()
+
+    workflow: dict[str, BaseModel] = {}
+    try:
+        schemas = importlib.import_module("publisher.settings.workflow")
+    except ModuleNotFoundError:
+        schemas = None
+    for name, model_name in WORKFLOW_FILES.items():
+        model = getattr(schemas, model_name, None) if schemas else None
+        path = folder / name
+        if model is None:
+            continue
+        loaded = _read(path, model, problems) if path.is_file() else model()
+        if loaded is not None:
+            workflow[name.removesuffix(".toml")] = loaded
+
+    units_file = parsed["units.toml"]
+    users_file = parsed["users.toml"]
+    accounts_file = parsed["accounts.toml"]
+    sources_file = parsed["sources.toml"]
+    known: set[str] = set()
+    if isinstance(units_file, UnitsFile):
+        _check_tree(units_file, problems)
+        known = {u.code for u in units_file.unit}
+    if known:
+        if isinstance(users_file, UsersFile):
+            _check_unique("users.toml", "user", [u.username for u in users_file.user], problems)
+            for u_index, user in enumerate(users_file.user):
+                for g_index, grant in enumerate(user.roles):
+                    if grant.unit not in known:
+                        problems.append(
+                            f"users.toml: user[{u_index}].roles[{g_index}].unit: "
+                            f'unknown unit "{grant.unit}"'
+                        )
+        if isinstance(accounts_file, AccountsFile):
+            _check_unique(
+                "accounts.toml", "account", [a.id for a in accounts_file.account], problems
+            )
+            _check_references(
+                "accounts.toml",
+                "account",
+                "unit",
+                [a.unit for a in accounts_file.account],
+                known,
+                problems,
+            )
+        if isinstance(sources_file, SourcesFile):
+            _check_unique("sources.toml", "source", [s.id for s in sources_file.source], problems)
+            _check_references(
+                "sources.toml",
+                "source",
+                "unit",
+                [s.unit for s in sources_file.source],
+                known,
+                problems,
+            )
+            for index, src in enumerate(sources_file.source):
+                if src.kind is not SourceKind.PUSH and not src.url:
+                    problems.append(
+                        f"sources.toml: source[{index}].url: required for {src.kind.value} sources"
+                    )
+    if schemas is not None and hasattr(schemas, "cross_check") and not problems:
+        problems.extend(schemas.cross_check(workflow, known))
+    if problems:
+        raise ConfigError(problems)
+
+    assert isinstance(units_file, UnitsFile)
+    assert isinstance(users_file, UsersFile)
+    assert isinstance(accounts_file, AccountsFile)
+    assert isinstance(sources_file, SourcesFile)
+    return Config(
+        folder=folder,
+        units=[
+            Unit(
+                code=u.code,
+                name=u.name,
+                kind=u.kind,
+                parent_code=u.parent,
+                code_list=u.code_list if u.code_list is not None else units_file.code_list,
+                short_name=u.short_name,
+            )
+            for u in units_file.unit
+        ],
+        users=[
+            User(
+                username=u.username,
+                display_name=u.display_name,
+                grants=tuple(RoleGrant(g.unit, Role(g.role), g.subtree) for g in u.roles),
+                os_users=tuple(u.os_users),
+                may_act_for_others=u.may_act_for_others,
+            )
+            for u in users_file.user
+        ],
+        accounts=[
+            ChannelAccount(
+                id=a.id,
+                unit_code=a.unit,
+                platform=a.platform,
+                external_id=a.external_id,
+                display_name=a.display_name,
+                credentials_ref=a.credentials,
+                token_expires_at=a.token_expires_at,
+                language=a.language,
+            )
+            for a in accounts_file.account
+        ],
+        sources=[
+            Source(
+                id=s.id,
+                unit_code=s.unit,
+                kind=s.kind,
+                url=s.url,
+                article_kind=ArticleKind(s.article_kind),
+                poll_interval_s=s.poll_interval_s,
+                timezone=s.timezone,
+                allow_private_network=s.allow_private_network,
+                selectors=dict(s.selectors),
+                category=s.category,
+            )
+            for s in sources_file.source
+        ],
+        workflow=workflow,
+        push_secrets={s.id: s.push_secret for s in sources_file.source if s.push_secret},
+    )
