@@ -1,4 +1,4 @@
-"""`init`, `config check`, `db upgrade` and `status`: the commands that stand up a working folder."""
+"""`init`, `config check`, `db upgrade` and `status`: standing up a working folder."""
 
 from __future__ import annotations
 
