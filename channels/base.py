@@ -41,7 +41,7 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """How a unit wants its posts to look on one channel (configurable, no legal rule hard-coded)."""
+    """How a unit wants its posts to look on one channel (configurable; no legal rule coded)."""
 
     source_line: str = "Nguồn: {source}"  # "" for none
     hashtag_keywords: tuple[str, ...] = ()  # keywords that become diacritic-free hashtags
@@ -56,6 +56,9 @@ class Adapted:
 
     payload: dict[str, Any] | None
     problems: tuple[Problem, ...] = ()
+    # The channel's reconcile hash of the payload (`Channel.match_hash`), computable from what
+    # the platform gives back. When set, `body_hash` is this value.
+    match_hash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,7 +68,10 @@ class Adapted:
 
     @property
     def body_hash(self) -> str | None:
-        return payload_hash(self.payload) if self.payload is not None else None
+        """The hash to record with `sending` and to pass to `find_published` later."""
+        if self.payload is None:
+            return None
+        return self.match_hash or payload_hash(self.payload)
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
@@ -78,6 +84,9 @@ class Receipt:
     remote_id: str
     url: str | None = None
     accepted_at: datetime | None = None
+    # Things that went out differently than adapted (e.g. an image that could not be fetched
+    # was left out): the post is published, a person may want to look.
+    problems: tuple[Problem, ...] = ()
 
 
 class ErrorKind(StrEnum):
@@ -127,10 +136,25 @@ class Channel(ABC):
     display_name: ClassVar[str]
     can_read_back: ClassVar[bool] = False  # can `find_published` resolve unknown outcomes?
     text_limit: ClassVar[int | None] = None  # the main text limit as the platform counts it
+    default_base_url: ClassVar[str] = ""  # the real platform's API root
+    sandbox_prefix: ClassVar[str] = ""  # path prefix of this platform's emulator in the sandbox
 
     def __init__(self, http: httpx.AsyncClient, base_url: str | None = None) -> None:
         self.http = http
         self.base_url = base_url  # None: the real platform; set: the sandbox
+
+    @property
+    def api_base(self) -> str:
+        """Where requests go: the sandbox prefix when `base_url` is set, else the platform."""
+        return (self.base_url or self.default_base_url).rstrip("/")
+
+    def match_hash(self, payload: Mapping[str, Any]) -> str:
+        """The reconcile hash of a payload: computable from what the platform gives back.
+
+        Channels override it (e.g. SHA-256 of the message text); `adapt` stores it in
+        `Adapted.match_hash`, so `Adapted.body_hash` is this value.
+        """
+        return payload_hash(payload)
 
     @abstractmethod
     def adapt(self, article: Article, unit: Unit, template: Template) -> Adapted:

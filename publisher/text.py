@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Old-style tone placement ("hoà", "thuỷ") vs new style ("hòa", "thủy"): official names now
 # use the new style. NFC does not unify them, so matching keys must.
@@ -67,3 +68,172 @@ def utf16_length(text: str) -> int:
 def utf8_length(text: str) -> int:
     """Length as YouTube counts descriptions: UTF-8 bytes."""
     return len(text.encode("utf-8"))
+
+
+# --- sentences, truncation, hashtags, platform lengths (channel adaptation) -------------
+
+# Abbreviations whose final dot never ends a sentence. Compared case-sensitively on the
+# token before the dot, after stripping opening brackets and quotes. Multi-part titles such
+# as "PGS.TS." are split on their dots and every part must be listed here.
+ABBREVIATIONS: frozenset[str] = frozenset(
+    {
+        # titles and degrees
+        "GS", "PGS", "TS", "ThS", "CN", "KS", "BS", "DS", "LS", "NCS", "TSKH", "NGƯT", "NGND",
+        "NSND", "NSƯT", "Th.S", "Ths", "Ts", "Gs", "Pgs", "Bs",
+        # places and bodies
+        "TP", "Tp", "tp", "Q", "P", "X", "H", "TX", "TT", "UBND", "HĐND", "Cty", "CTCP",
+        # common Latin and Vietnamese shortenings
+        "v.v", "vv", "tr", "Tr", "St", "TK", "Mr", "Mrs", "Dr", "Sđd", "ĐT", "TTg", "NĐ", "QĐ",
+    }
+)  # fmt: skip
+_SENTENCE_END_RE = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
+_WORD_BEFORE_RE = re.compile(r"(\S+)$")
+_OPENERS = "\"'“‘«([{"
+
+
+def _is_abbreviation(token: str) -> bool:
+    """True when `token` (the text before a final dot, without the dot) is an abbreviation."""
+    token = token.lstrip(_OPENERS)
+    if not token:
+        return False
+    if token in ABBREVIATIONS or token.casefold() == "v.v":
+        return True
+    parts = [part for part in token.split(".") if part]
+    if parts and all(part in ABBREVIATIONS for part in parts):
+        return True  # "PGS.TS", "TP.HCM" with a final dot is still a title or a place
+    # a single capital initial: "Nguyễn V. A" / "H. Chí Minh"
+    return len(token) == 1 and token.isupper()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Vietnamese text into sentences with rules, not a model.
+
+    A sentence ends at `.`, `!`, `?` or `…` (and any closing quote or bracket) followed by
+    white space, unless the dot closes a known abbreviation ("TP.", "PGS.TS.", "v.v.") or a
+    single initial. A dot inside a token ("TP.HCM", "3.5", "baochinhphu.vn") never splits.
+    Line breaks between paragraphs always end a sentence. The pieces keep their text exactly;
+    joining them with single spaces reproduces the input up to white space.
+    """
+    sentences: list[str] = []
+    for paragraph in re.split(r"\n\s*\n|\n", text):
+        start = 0
+        for match in _SENTENCE_END_RE.finditer(paragraph):
+            end = match.end()
+            if match.group(0).startswith(".") and match.group(0).rstrip("\"'”’»)]") == ".":
+                before = _WORD_BEFORE_RE.search(paragraph[start : match.start()])
+                if before and _is_abbreviation(before.group(1)):
+                    continue
+            piece = paragraph[start:end].strip()
+            if piece:
+                sentences.append(piece)
+            start = end
+        rest = paragraph[start:].strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+Measure = Callable[[str], int]
+ELLIPSIS = "…"
+
+
+def _with_ellipsis(text: str, ellipsis: str) -> str:
+    """ "…" right after a word, " …" after a sentence's own final punctuation."""
+    if not text:
+        return ""
+    return text + (" " + ellipsis if text[-1] in ".!?…" else ellipsis)
+
+
+def truncate_words(
+    text: str, limit: int, measure: Measure = len, *, ellipsis: str = ELLIPSIS
+) -> str:
+    """The longest prefix of `text` ending at a word boundary with `measure(result) <= limit`.
+
+    When the text is cut, `ellipsis` is appended (and counted). Words are white-space
+    separated, so a word, and with it every grapheme (NFC letters with their marks), is
+    either kept whole or dropped. Returns "" when not even one word fits.
+    """
+    text = " ".join(text.split())
+    if measure(text) <= limit:
+        return text
+    words = text.split(" ")
+    kept: list[str] = []
+    for word in words:
+        candidate = _with_ellipsis(" ".join([*kept, word]).rstrip(",;:–-— "), ellipsis)
+        if measure(candidate) > limit:
+            break
+        kept.append(word)
+    if not kept:
+        return ""
+    # do not leave a dangling comma, colon or dash before the ellipsis
+    return _with_ellipsis(" ".join(kept).rstrip(",;:–-— "), ellipsis)
+
+
+def truncate_sentences(
+    text: str,
+    limit: int,
+    measure: Measure = len,
+    *,
+    ellipsis: str = ELLIPSIS,
+    min_fill: float = 0.5,
+) -> str:
+    """Shorten `text` to fit `limit`, preferring to end after a whole sentence.
+
+    Whole sentences are kept while they fit (with the ellipsis counted); when that keeps less
+    than `min_fill` of the limit, the cut falls at the last fitting word boundary instead.
+    Never cuts inside a word. Returns the text unchanged (white space collapsed) if it fits.
+    """
+    flat = " ".join(text.split())
+    if measure(flat) <= limit:
+        return flat
+    kept: list[str] = []
+    for sentence in split_sentences(text):
+        candidate = _with_ellipsis(" ".join([*kept, " ".join(sentence.split())]), ellipsis)
+        if measure(candidate) > limit:
+            break
+        kept.append(" ".join(sentence.split()))
+    by_sentence = _with_ellipsis(" ".join(kept), ellipsis)
+    by_word = truncate_words(flat, limit, measure, ellipsis=ellipsis)
+    if by_sentence and measure(by_sentence) >= min_fill * limit:
+        return by_sentence
+    return by_word if measure(by_word) >= measure(by_sentence) else by_sentence
+
+
+def hashtag(keyword: str) -> str:
+    """A diacritic-free hashtag: "Chuyển đổi số" → "#ChuyenDoiSo", "Đà Nẵng" → "#DaNang".
+
+    Returns "" when nothing usable remains.
+    """
+    plain = strip_diacritics(nfc(keyword))
+    words = re.findall(r"[A-Za-z0-9]+", plain)
+    if not words:
+        return ""
+    return "#" + "".join(word[:1].upper() + word[1:] for word in words)
+
+
+# twitter-text v3 configuration: weight 100 (counted as 1) for these code point ranges,
+# 200 (counted as 2) for every other code point; every URL counts 23.
+_X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+X_URL_LENGTH = 23
+X_LIMIT = 280
+_URL_RE = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+
+
+def _x_char_weight(char: str) -> int:
+    point = ord(char)
+    return 1 if any(low <= point <= high for low, high in _X_LIGHT_RANGES) else 2
+
+
+def x_weighted_length(text: str) -> int:
+    """Length as X counts a post: NFC, weight 2 outside U+0000–U+10FF (and a few punctuation
+    ranges), every http(s) URL 23. Emoji sequences count per code point, which can only
+    over-count (safe for a limit)."""
+    text = nfc(text)
+    total = 0
+    position = 0
+    for match in _URL_RE.finditer(text):
+        total += sum(_x_char_weight(ch) for ch in text[position : match.start()])
+        total += X_URL_LENGTH
+        position = match.end()
+    total += sum(_x_char_weight(ch) for ch in text[position:])
+    return total

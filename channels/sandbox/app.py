@@ -1,0 +1,123 @@
+"""The sandbox: every platform's emulator on one ASGI app, with a ledger and fault injection.
+
+Routes (docs/sandbox.md): `/facebook`, `/telegram`, `/youtube`, `/zalo`, `/zalo-oauth`,
+`/viber`, `/x` prefixes for the platforms; `/_sandbox/ledger`, `/_sandbox/faults`,
+`/_sandbox/tokens/revoke`, `/_sandbox/reset` and `/_sandbox/media/<name>` for control.
+Build one with `make_app()`; mount it in-process with `httpx.ASGITransport(app=app)` or serve
+it with `publisher sandbox serve`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from channels.sandbox import facebook, telegram, viber, x, youtube, zalo
+from channels.sandbox.core import FaultSpecError, SandboxSettings, SandboxState, parse_faults
+
+
+async def ledger(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    if request.method == "DELETE":
+        state.ledger.clear()
+        return Response(status_code=204)
+    platform = request.query_params.get("platform")
+    entries = [e.to_json() for e in state.ledger if platform in (None, e.platform)]
+    return JSONResponse(entries)
+
+
+async def faults(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    if request.method == "DELETE":
+        state.faults.clear()
+        return Response(status_code=204)
+    if request.method == "GET":
+        return JSONResponse([f.to_json() for f in state.faults])
+    try:
+        spec = json.loads(await request.body())
+        new, seed = parse_faults(spec)
+    except (ValueError, FaultSpecError) as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    if request.query_params.get("mode") == "add":
+        state.add_faults(new, seed)
+    else:
+        state.set_faults(new, seed)
+    return JSONResponse([f.to_json() for f in state.faults])
+
+
+async def revoke(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    try:
+        body: Any = json.loads(await request.body())
+        tokens = body["tokens"]
+        if not isinstance(tokens, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": 'body must be {"tokens": [...]}'}, status_code=400)
+    state.revoked_tokens.update(str(t) for t in tokens)
+    return Response(status_code=204)
+
+
+async def reset(request: Request) -> Response:
+    state: SandboxState = request.app.state.sandbox
+    request.app.state.sandbox = SandboxState(state.settings)
+    return Response(status_code=204)
+
+
+def sample_jpeg(width: int = 1200, height: int = 800) -> bytes:
+    """A small generated JPEG (a flag-red card) for demos and tests."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (218, 37, 29))
+    ImageDraw.Draw(image).rectangle(
+        (width // 3, height // 3, 2 * width // 3, 2 * height // 3), fill=(255, 205, 0)
+    )
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+# Not a playable video: YouTube's emulator stores bytes, it does not decode them.
+SAMPLE_VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
+
+
+async def media(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name.endswith((".jpg", ".jpeg")):
+        return Response(sample_jpeg(), media_type="image/jpeg")
+    if name.endswith(".mp4"):
+        return Response(SAMPLE_VIDEO, media_type="video/mp4")
+    return Response("not found", status_code=404)
+
+
+def make_app(
+    settings: SandboxSettings | None = None, fault_spec: Any = None, seed: int = 0
+) -> Starlette:
+    """A fresh sandbox. `fault_spec` (parsed JSON) sets faults at start."""
+    app = Starlette(
+        routes=[
+            Mount("/facebook", routes=facebook.routes),
+            Mount("/telegram", routes=telegram.routes),
+            Mount("/youtube", routes=youtube.routes),
+            Mount("/zalo-oauth", routes=zalo.oauth_routes),
+            Mount("/zalo", routes=zalo.routes),
+            Mount("/viber", routes=viber.routes),
+            Mount("/x", routes=x.routes),
+            Route("/_sandbox/ledger", ledger, methods=["GET", "DELETE"]),
+            Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/tokens/revoke", revoke, methods=["POST"]),
+            Route("/_sandbox/reset", reset, methods=["POST"]),
+            Route("/_sandbox/media/{name}", media, methods=["GET"]),
+        ]
+    )
+    state = SandboxState(settings, seed=seed)
+    if fault_spec is not None:
+        state.set_faults(*parse_faults(fault_spec))
+    app.state.sandbox = state
+    return app

@@ -1,0 +1,235 @@
+"""Sandbox state shared by every platform emulator: ledger, faults, tokens.
+
+Token rule (documented in docs/sandbox.md): any non-empty token is valid unless it has been
+marked expired or revoked (a fault of kind `expired_token`, `POST /_sandbox/tokens/revoke`, or
+Zalo refresh-token rotation). Where a request does not name the account (Zalo, Viber, X,
+YouTube), the token names it: `<account>` or `<account>.<anything>`.
+
+Faults are chosen deterministically: a fault with `next: N` fires on the next N matching
+requests; a fault with `rate: r` fires when a `random.Random(seed)` draw is below r, so the
+same seed and request order give the same faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from publisher.domain import sha256_hex
+
+FAULT_KINDS = frozenset(
+    {"server_error", "rate_limit", "expired_token", "delay", "reply_lost", "error"}
+)
+PLATFORMS = frozenset({"facebook", "youtube", "zalo", "viber", "telegram", "x"})
+
+
+class ReplyLost(ConnectionResetError):
+    """Raised by an emulator after it accepted a post: the client never sees the reply."""
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclass
+class Fault:
+    platform: str
+    kind: str
+    account: str = "*"
+    rate: float | None = None
+    remaining: int | None = None  # "next N requests"
+    wait: float = 30.0  # rate_limit: seconds the platform asks to wait
+    delay: float = 0.0  # delay: seconds before answering
+    status: int | None = None  # server_error / error: HTTP status
+    code: int | str | None = None  # error: the platform's own error code (or reason)
+    subcode: int | None = None
+
+    def matches(self, platform: str, account: str) -> bool:
+        return self.platform in (platform, "*") and self.account in (account, "*")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def parse_faults(spec: Any) -> tuple[list[Fault], int | None]:
+    """Validate a fault spec: `{"seed": 1, "faults": [{...}]}` or a bare list of faults."""
+    seed: int | None = None
+    if isinstance(spec, dict):
+        seed = spec.get("seed")
+        if seed is not None and not isinstance(seed, int):
+            raise FaultSpecError("seed: must be an integer")
+        items = spec.get("faults", [])
+    else:
+        items = spec
+    if not isinstance(items, list):
+        raise FaultSpecError("faults: must be a list")
+    faults: list[Fault] = []
+    for index, item in enumerate(items):
+        where = f"faults[{index}]"
+        if not isinstance(item, dict):
+            raise FaultSpecError(f"{where}: must be an object")
+        unknown = set(item) - {
+            "platform",
+            "kind",
+            "account",
+            "rate",
+            "next",
+            "wait",
+            "delay",
+            "status",
+            "code",
+            "subcode",
+        }
+        if unknown:
+            raise FaultSpecError(f"{where}: unknown keys {sorted(unknown)}")
+        platform = item.get("platform", "*")
+        if platform != "*" and platform not in PLATFORMS:
+            raise FaultSpecError(f"{where}.platform: unknown platform {platform!r}")
+        kind = item.get("kind")
+        if kind not in FAULT_KINDS:
+            raise FaultSpecError(f"{where}.kind: must be one of {sorted(FAULT_KINDS)}")
+        rate, nxt = item.get("rate"), item.get("next")
+        if (rate is None) == (nxt is None):
+            raise FaultSpecError(f"{where}: give exactly one of 'rate' or 'next'")
+        if rate is not None and not (isinstance(rate, int | float) and 0 <= rate <= 1):
+            raise FaultSpecError(f"{where}.rate: must be a number between 0 and 1")
+        if nxt is not None and not (isinstance(nxt, int) and nxt >= 0):
+            raise FaultSpecError(f"{where}.next: must be a non-negative integer")
+        try:
+            faults.append(
+                Fault(
+                    platform=platform,
+                    kind=kind,
+                    account=str(item.get("account", "*")),
+                    rate=float(rate) if rate is not None else None,
+                    remaining=nxt,
+                    wait=float(item.get("wait", 30.0)),
+                    delay=float(item.get("delay", 0.0)),
+                    status=int(item["status"]) if "status" in item else None,
+                    code=item.get("code"),
+                    subcode=int(item["subcode"]) if "subcode" in item else None,
+                )
+            )
+        except (TypeError, ValueError) as error:
+            raise FaultSpecError(f"{where}: {error}") from error
+    return faults, seed
+
+
+@dataclass
+class LedgerEntry:
+    platform: str
+    account: str
+    id: str
+    body_sha256: str
+    accepted_at: datetime
+    payload: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)  # platform state (not in the JSON)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "account": self.account,
+            "id": self.id,
+            "body_sha256": self.body_sha256,
+            "accepted_at": self.accepted_at.isoformat(),
+            "payload": self.payload,
+        }
+
+
+@dataclass
+class SandboxSettings:
+    youtube_daily_uploads: int = 100  # videos.insert bucket per channel per day
+    zalo_processing_polls: int = 1  # verify answers -214 this many times first
+    zalo_strict_rotation: bool = False  # old refresh token dies at once (worst case)
+
+
+class SandboxState:
+    """Everything the emulators remember; one instance per app."""
+
+    def __init__(self, settings: SandboxSettings | None = None, seed: int = 0) -> None:
+        self.settings = settings or SandboxSettings()
+        self.ledger: list[LedgerEntry] = []
+        self.faults: list[Fault] = []
+        self.random = random.Random(seed)
+        self.revoked_tokens: set[str] = set()
+        self.counter = 1_000
+        self.platform_state: dict[str, dict[str, Any]] = {p: {} for p in PLATFORMS}
+        self.lock = asyncio.Lock()
+
+    # --- ids, clock ---------------------------------------------------------------------
+    def next_id(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    # --- faults -------------------------------------------------------------------------
+    def set_faults(self, faults: list[Fault], seed: int | None) -> None:
+        self.faults = faults
+        if seed is not None:
+            self.random = random.Random(seed)
+
+    def add_faults(self, faults: list[Fault], seed: int | None) -> None:
+        self.faults.extend(faults)
+        if seed is not None:
+            self.random = random.Random(seed)
+
+    def pick_fault(self, platform: str, account: str) -> Fault | None:
+        """The first matching fault that fires for this request, if any."""
+        for fault in self.faults:
+            if not fault.matches(platform, account):
+                continue
+            if fault.remaining is not None:
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    return fault
+                continue
+            if fault.rate is not None and self.random.random() < fault.rate:
+                return fault
+        return None
+
+    # --- tokens -------------------------------------------------------------------------
+    def token_valid(self, token: str | None) -> bool:
+        return bool(token) and token not in self.revoked_tokens
+
+    @staticmethod
+    def account_of_token(token: str) -> str:
+        return token.split(".", 1)[0]
+
+    # --- ledger -------------------------------------------------------------------------
+    def record(
+        self,
+        platform: str,
+        account: str,
+        remote_id: str,
+        body: str,
+        payload: dict[str, Any],
+        **extra: Any,
+    ) -> LedgerEntry:
+        entry = LedgerEntry(
+            platform=platform,
+            account=account,
+            id=remote_id,
+            body_sha256=sha256_hex(body),
+            accepted_at=self.now(),
+            payload=payload,
+            extra=dict(extra),
+        )
+        self.ledger.append(entry)
+        return entry
+
+    def entries(self, platform: str, account: str) -> list[LedgerEntry]:
+        return [e for e in self.ledger if e.platform == platform and e.account == account]
+
+
+async def apply_delay(fault: Fault | None) -> Fault | None:
+    """Sleep for a `delay` fault and let the request go on normally; other faults pass."""
+    if fault is not None and fault.kind == "delay":
+        await asyncio.sleep(fault.delay)
+        return None
+    return fault
