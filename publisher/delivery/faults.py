@@ -1,0 +1,52 @@
+"""Fault hooks: named points in the delivery path where a test can make the worker die.
+
+In production the hook does nothing. A kill test starts a real worker process with
+PUBLISHER_FAULT_KILL_AT=<point>[:n]; the worker then SIGKILLs itself the n-th time (default the
+first) it reaches that point, exactly like a power cut or an OOM kill would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+AFTER_CLAIM = "after_claim"  # claimed, nothing sent: the sweeper gives it back
+AFTER_SENDING = "after_sending"  # `sending` committed, no request made yet: unknown → absent
+DURING_CALL = "during_call"  # the request is in flight: unknown → reconcile decides
+AFTER_ACCEPT = "after_accept"  # the platform accepted it, `sent` not recorded: found by read-back
+AFTER_SENT = "after_sent"  # recorded: nothing to do
+KILL_POINTS = (AFTER_CLAIM, AFTER_SENDING, DURING_CALL, AFTER_ACCEPT, AFTER_SENT)
+ENV_VAR = "PUBLISHER_FAULT_KILL_AT"
+
+FaultHook = Callable[[str], None]
+
+
+def no_fault(point: str) -> None:
+    del point
+
+
+class KillAt:
+    """SIGKILL this process the `nth` time `point` is reached."""
+
+    def __init__(self, point: str, nth: int = 1) -> None:
+        if point not in KILL_POINTS:
+            raise ValueError(f"{ENV_VAR}: unknown point {point!r}; known: {', '.join(KILL_POINTS)}")
+        self.point = point
+        self.nth = nth
+        self.seen = 0
+
+    def __call__(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.seen += 1
+        if self.seen == self.nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def from_env(environ: dict[str, str] | None = None) -> FaultHook:
+    spec = (environ if environ is not None else dict(os.environ)).get(ENV_VAR, "").strip()
+    if not spec:
+        return no_fault
+    point, _, nth = spec.partition(":")
+    return KillAt(point, int(nth) if nth else 1)

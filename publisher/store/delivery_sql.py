@@ -1,0 +1,678 @@
+"""The delivery engine's store over SQL: the claim queries, fenced writes, sweeper and limits.
+
+SQLite has one writer: every write transaction starts with BEGIN IMMEDIATE, and a claim is
+`UPDATE … WHERE id IN (SELECT … LIMIT k) RETURNING`. PostgreSQL claims with a CTE that selects
+due rows `FOR UPDATE SKIP LOCKED`, so several workers never wait on (or take) the same rows.
+Every transaction is short; none is ever held open across a platform call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+
+from channels.base import Receipt
+from publisher.delivery.jobs import Job, NewDelivery, SweepResult
+from publisher.domain import AccountStatus, DeliveryState, Pause, PauseScope
+from publisher.store.tables import (
+    ChannelAccountRow,
+    DeliveryAttemptRow,
+    DeliveryRow,
+    IncidentRow,
+    PauseRow,
+    RateLimitRow,
+    UnitRow,
+)
+
+
+def table_of(model: type[Any]) -> sa.Table:
+    """The Core table behind a sqlmodel class (for bulk statements without the ORM)."""
+    return cast(sa.Table, model.__table__)
+
+
+D = table_of(DeliveryRow)
+ATTEMPT = table_of(DeliveryAttemptRow)
+ACCOUNT = table_of(ChannelAccountRow)
+PAUSE = table_of(PauseRow)
+LIMIT = table_of(RateLimitRow)
+UNIT = table_of(UnitRow)
+INCIDENT = table_of(IncidentRow)
+
+CLAIMABLE = (DeliveryState.PENDING.value, DeliveryState.RETRY_WAIT.value)
+IN_FLIGHT = (
+    DeliveryState.CLAIMED.value,
+    DeliveryState.SENDING.value,
+    DeliveryState.UNKNOWN.value,
+    DeliveryState.RECONCILING.value,
+)
+EXPIRABLE = (
+    DeliveryState.AWAITING_APPROVAL.value,
+    DeliveryState.PENDING.value,
+    DeliveryState.RETRY_WAIT.value,
+)
+RETRY_OUTCOMES = ("before_send", "rate_limited")
+JOB_COLUMNS = (
+    D.c.id,
+    D.c.post_id,
+    D.c.article_id,
+    D.c.unit_code,
+    D.c.account_id,
+    D.c.platform,
+    D.c.state,
+    D.c.attempt,
+    D.c.lease_owner,
+    D.c.lease_until,
+    D.c.payload,
+    D.c.body_hash,
+    D.c.expires_at,
+    D.c.created_at,
+    D.c.priority,
+)
+
+
+def account_key(account_id: str) -> str:
+    return f"account:{account_id}"
+
+
+def platform_key(platform: str) -> str:
+    return f"platform:{platform}"
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    m = row._mapping
+    return Job(
+        id=m["id"],
+        post_id=m["post_id"],
+        article_id=m["article_id"],
+        unit_code=m["unit_code"],
+        account_id=m["account_id"],
+        platform=m["platform"],
+        state=DeliveryState(m["state"]),
+        attempt=m["attempt"],
+        lease_owner=m["lease_owner"],
+        lease_until=m["lease_until"],
+        payload=m["payload"],
+        body_hash=m["body_hash"],
+        expires_at=m["expires_at"],
+        created_at=m["created_at"],
+        priority=m["priority"],
+    )
+
+
+def pause_from_row(m: Any) -> Pause:
+    return Pause(
+        scope=PauseScope(m["scope"]),
+        target=m["target"],
+        reason=m["reason"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+        until=m["until"],
+        id=m["id"],
+    )
+
+
+class SqlDeliveryStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+
+    # --- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A short write transaction (SQLite: BEGIN IMMEDIATE takes the one write lock first,
+        so a read-then-write never fails half-way on a busy snapshot)."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # --- enqueue -----------------------------------------------------------------------
+
+    def enqueue(self, deliveries: list[NewDelivery], now: datetime) -> int:
+        with self.write() as conn:
+            return self.insert_deliveries(conn, deliveries, now)
+
+    def insert_deliveries(
+        self, conn: sa.Connection, deliveries: list[NewDelivery], now: datetime
+    ) -> int:
+        """Insert in pages of 1,000; an existing (post, account) pair is left as it is."""
+        rows = [
+            {
+                "post_id": d.post_id,
+                "article_id": d.article_id,
+                "unit_code": d.unit_code,
+                "account_id": d.account_id,
+                "platform": d.platform,
+                "state": d.state.value,
+                "due_at": d.due_at,
+                "expires_at": d.expires_at,
+                "priority": d.priority,
+                "attempt": 0,
+                "payload": dict(d.payload) if d.payload is not None else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for d in deliveries
+        ]
+        inserted = 0
+        statement = self.insert_ignoring(D, ("post_id", "account_id"))
+        for start in range(0, len(rows), 1000):
+            result = conn.execute(statement, rows[start : start + 1000])
+            inserted += max(result.rowcount, 0)
+        return inserted
+
+    def insert_ignoring(self, table: sa.Table, key: tuple[str, ...]) -> Any:
+        """INSERT … ON CONFLICT (key) DO NOTHING in this database's dialect."""
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+
+    # --- claim -------------------------------------------------------------------------
+
+    def active_pauses(self, now: datetime) -> list[Pause]:
+        with self.read() as conn:
+            return self._active_pauses(conn, now)
+
+    def _active_pauses(self, conn: sa.Connection, now: datetime) -> list[Pause]:
+        rows = conn.execute(
+            sa.select(PAUSE).where(
+                PAUSE.c.lifted_at.is_(None),
+                sa.or_(PAUSE.c.until.is_(None), PAUSE.c.until > now),
+            )
+        )
+        return [pause_from_row(r._mapping) for r in rows]
+
+    def _runnable(
+        self, table: sa.FromClause, conn: sa.Connection, now: datetime, limits: bool = True
+    ) -> list[Any]:
+        """Conditions a due row must meet: not paused, account working, not rate-held
+        (with `limits`). Everything paused gives `[false]`."""
+        conditions: list[Any] = []
+        for pause in self._active_pauses(conn, now):
+            if pause.scope is PauseScope.ALL:
+                return [sa.false()]
+            if pause.scope is PauseScope.UNIT:
+                conditions.append(table.c.unit_code != pause.target)
+            elif pause.scope is PauseScope.ACCOUNT:
+                conditions.append(table.c.account_id != pause.target)
+            elif pause.scope is PauseScope.CHANNEL:
+                conditions.append(table.c.platform != pause.target)
+            elif pause.scope is PauseScope.SUBTREE:
+                below = sa.select(UNIT.c.code).where(UNIT.c.path.like(f"%/{pause.target}/%"))
+                conditions.append(table.c.unit_code.not_in(below))
+        conditions.append(
+            ~sa.exists().where(
+                ACCOUNT.c.id == table.c.account_id,
+                ACCOUNT.c.status != AccountStatus.ACTIVE.value,
+            )
+        )
+        if not limits:
+            return conditions
+        held_platforms = [
+            key.removeprefix("platform:")
+            for key in conn.execute(
+                sa.select(LIMIT.c.key).where(
+                    LIMIT.c.key.like("platform:%"), LIMIT.c.next_allowed_at > now
+                )
+            ).scalars()
+        ]
+        if held_platforms:
+            conditions.append(table.c.platform.not_in(held_platforms))
+        conditions.append(
+            ~sa.exists().where(
+                LIMIT.c.key == sa.literal("account:") + table.c.account_id,
+                LIMIT.c.next_allowed_at > now,
+            )
+        )
+        return conditions
+
+    def claim(self, owner: str, now: datetime, limit: int, lease_s: float) -> list[Job]:
+        """Take up to `limit` due deliveries, highest priority and oldest first."""
+        with self.write() as conn:
+            due = D.alias("due")
+            pick = (
+                sa.select(due.c.id)
+                .where(
+                    due.c.state.in_(CLAIMABLE),
+                    due.c.due_at <= now,
+                    sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
+                    *self._runnable(due, conn, now),
+                )
+                .order_by(due.c.priority.desc(), due.c.due_at, due.c.id)
+                .limit(limit)
+            )
+            return self._take(conn, pick, due, DeliveryState.CLAIMED, owner, now, lease_s)
+
+    def _take(
+        self,
+        conn: sa.Connection,
+        pick: sa.Select[Any],
+        due: sa.FromClause,
+        state: DeliveryState,
+        owner: str,
+        now: datetime,
+        lease_s: float,
+    ) -> list[Job]:
+        if self.is_sqlite:
+            chosen: Any = pick.scalar_subquery()
+        else:
+            cte = pick.with_for_update(skip_locked=True, of=due).cte("picked")
+            chosen = sa.select(cte.c.id)
+        statement = (
+            sa.update(D)
+            .where(D.c.id.in_(chosen))
+            .values(
+                state=state.value,
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=lease_s),
+                attempt=D.c.attempt + 1,
+                updated_at=now,
+            )
+            .returning(*JOB_COLUMNS)
+        )
+        return [_job(row) for row in conn.execute(statement)]
+
+    # --- fenced writes -----------------------------------------------------------------
+
+    def _fence(self, job: Job, expected: DeliveryState) -> Any:
+        return sa.and_(
+            D.c.id == job.id,
+            D.c.lease_owner == job.lease_owner,
+            D.c.attempt == job.attempt,
+            D.c.state == expected.value,
+        )
+
+    def _finish_attempt(
+        self, conn: sa.Connection, job: Job, outcome: str, detail: str, now: datetime
+    ) -> None:
+        conn.execute(
+            sa.update(ATTEMPT)
+            .where(ATTEMPT.c.delivery_id == job.id, ATTEMPT.c.attempt == job.attempt)
+            .values(finished_at=now, outcome=outcome, detail=detail)
+        )
+
+    def release(self, job: Job, due_at: datetime, now: datetime) -> bool:
+        """Give a claimed row back untouched (no call was made), due again at `due_at`."""
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.CLAIMED))
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    due_at=due_at,
+                    updated_at=now,
+                )
+            )
+            return result.rowcount == 1
+
+    def mark_sending(
+        self,
+        job: Job,
+        body_hash: str,
+        payload: Mapping[str, Any],
+        now: datetime,
+        lease_s: float,
+    ) -> bool:
+        """The last write before the platform call. Refused when the lease is lost or over."""
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.CLAIMED), D.c.lease_until >= now)
+                .values(
+                    state=DeliveryState.SENDING.value,
+                    body_hash=body_hash,
+                    payload=dict(payload),
+                    lease_until=now + timedelta(seconds=lease_s),
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            conn.execute(
+                sa.insert(ATTEMPT).values(
+                    delivery_id=job.id,
+                    attempt=job.attempt,
+                    worker=job.lease_owner,
+                    started_at=now,
+                    outcome="sending",
+                )
+            )
+            return True
+
+    def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.SENDING))
+                .values(
+                    state=DeliveryState.SENT.value,
+                    remote_id=receipt.remote_id,
+                    remote_url=receipt.url,
+                    sent_at=receipt.accepted_at or now,
+                    lease_until=None,
+                    last_error=None,
+                    error_kind=None,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._finish_attempt(conn, job, "sent", receipt.remote_id, now)
+            return True
+
+    def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool:
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.SENDING))
+                .values(
+                    state=DeliveryState.RETRY_WAIT.value,
+                    due_at=at,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_error=error[:2000],
+                    error_kind=kind,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._finish_attempt(conn, job, kind, error[:2000], now)
+            return True
+
+    def mark_final(
+        self, job: Job, state: DeliveryState, kind: str, error: str, now: datetime
+    ) -> bool:
+        """failed / expired / cancelled from `claimed` or `sending`."""
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(
+                    D.c.id == job.id,
+                    D.c.lease_owner == job.lease_owner,
+                    D.c.attempt == job.attempt,
+                    D.c.state.in_((DeliveryState.CLAIMED.value, DeliveryState.SENDING.value)),
+                )
+                .values(
+                    state=state.value,
+                    lease_until=None,
+                    last_error=error[:2000],
+                    error_kind=kind,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._finish_attempt(conn, job, kind, error[:2000], now)
+            return True
+
+    def mark_unknown(self, job: Job, error: str, now: datetime) -> bool:
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.SENDING))
+                .values(
+                    state=DeliveryState.UNKNOWN.value,
+                    last_error=error[:2000],
+                    error_kind="unknown_outcome",
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._finish_attempt(conn, job, "unknown_outcome", error[:2000], now)
+            return True
+
+    def stop_account(self, job: Job, error: str, now: datetime) -> bool:
+        """Credentials refused: the delivery waits (pending) and the whole account stops,
+        with an open incident so the unit's admins are told."""
+        from publisher import audit
+
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.SENDING))
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_error=error[:2000],
+                    error_kind="auth",
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._finish_attempt(conn, job, "auth", error[:2000], now)
+            changed = conn.execute(
+                sa.update(ACCOUNT)
+                .where(
+                    ACCOUNT.c.id == job.account_id,
+                    ACCOUNT.c.status == AccountStatus.ACTIVE.value,
+                )
+                .values(
+                    status=AccountStatus.AUTH_FAILED.value,
+                    status_reason=error[:500],
+                    updated_at=now,
+                )
+            ).rowcount
+            if changed:
+                conn.execute(
+                    sa.insert(INCIDENT).values(
+                        key=f"auth:{job.account_id}",
+                        kind="auth_failed",
+                        unit_code=job.unit_code,
+                        detail=error[:2000],
+                        opened_at=now,
+                    )
+                )
+                audit.append(
+                    conn,
+                    self.is_sqlite,
+                    at=now,
+                    actor=f"worker:{job.lease_owner}",
+                    action="account_stopped",
+                    target=job.account_id,
+                    details={"reason": error[:500], "unit": job.unit_code},
+                )
+            return True
+
+    def retries_done(self, delivery_id: int) -> int:
+        with self.read() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(ATTEMPT)
+                    .where(
+                        ATTEMPT.c.delivery_id == delivery_id,
+                        ATTEMPT.c.outcome.in_(RETRY_OUTCOMES),
+                    )
+                ).scalar_one()
+            )
+
+    # --- sweeper and reconcile -----------------------------------------------------------
+
+    def sweep(self, now: datetime) -> SweepResult:
+        with self.write() as conn:
+            reclaimed = conn.execute(
+                sa.update(D)
+                .where(D.c.state == DeliveryState.CLAIMED.value, D.c.lease_until < now)
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+            ).rowcount
+            # Owner and attempt stay: a late write from the old worker is still fenced out.
+            unknown = conn.execute(
+                sa.update(D)
+                .where(
+                    D.c.state.in_((DeliveryState.SENDING.value, DeliveryState.RECONCILING.value)),
+                    D.c.lease_until < now,
+                )
+                .values(
+                    state=DeliveryState.UNKNOWN.value,
+                    error_kind="lease_expired",
+                    last_error="the worker's lease ran out during the call",
+                    updated_at=now,
+                )
+            ).rowcount
+            expired = conn.execute(
+                sa.update(D)
+                .where(
+                    D.c.state.in_(EXPIRABLE),
+                    D.c.expires_at.is_not(None),
+                    D.c.expires_at <= now,
+                )
+                .values(
+                    state=DeliveryState.EXPIRED.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    error_kind="expired",
+                    updated_at=now,
+                )
+            ).rowcount
+            return SweepResult(reclaimed=reclaimed, unknown=unknown, expired=expired)
+
+    def claim_unknown(self, owner: str, now: datetime, limit: int, lease_s: float) -> list[Job]:
+        with self.write() as conn:
+            due = D.alias("due")
+            pick = (
+                sa.select(due.c.id)
+                .where(due.c.state == DeliveryState.UNKNOWN.value)
+                .where(due.c.updated_at <= now)
+                .order_by(due.c.updated_at, due.c.id)
+                .limit(limit)
+            )
+            return self._take(conn, pick, due, DeliveryState.RECONCILING, owner, now, lease_s)
+
+    def resolve(
+        self,
+        job: Job,
+        state: DeliveryState,
+        now: datetime,
+        receipt: Receipt | None = None,
+        note: str = "",
+    ) -> bool:
+        """End a reconciliation: sent (found), pending (proven absent), needs_review, or back
+        to unknown (the read-back failed; try later)."""
+        values: dict[str, Any] = {"state": state.value, "updated_at": now, "lease_until": None}
+        if state is DeliveryState.SENT:
+            if receipt is None:
+                raise ValueError("a reconciled `sent` needs the platform's receipt")
+            values.update(
+                remote_id=receipt.remote_id,
+                remote_url=receipt.url,
+                sent_at=receipt.accepted_at or now,
+                last_error=None,
+                error_kind=None,
+            )
+        elif state is DeliveryState.PENDING:
+            values.update(due_at=now, lease_owner=None, error_kind="proven_absent", last_error=note)
+        else:
+            values.update(last_error=note[:2000], error_kind=state.value)
+        if state is DeliveryState.UNKNOWN:
+            # Not picked again before the next round of reconciliation.
+            values["updated_at"] = now + timedelta(seconds=30)
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D).where(self._fence(job, DeliveryState.RECONCILING)).values(**values)
+            )
+            return result.rowcount == 1
+
+    # --- shared rate limits --------------------------------------------------------------
+
+    def reserve(self, gaps: Mapping[str, float], now: datetime) -> datetime | None:
+        """Take the next slot on every key at once (per account, per platform), or none:
+        returns None when taken, else the earliest time worth trying again."""
+        keys = [key for key, gap in gaps.items() if gap > 0]
+        if not keys:
+            return None
+        with self.write() as conn:
+            conn.execute(
+                self.insert_ignoring(LIMIT, ("key",)),
+                [{"key": key, "next_allowed_at": None, "window_count": 0} for key in keys],
+            )
+            held = conn.execute(
+                sa.select(sa.func.max(LIMIT.c.next_allowed_at)).where(
+                    LIMIT.c.key.in_(keys), LIMIT.c.next_allowed_at > now
+                )
+            ).scalar_one_or_none()
+            if held is not None:
+                return cast(datetime, held)
+            for key in keys:
+                conn.execute(
+                    sa.update(LIMIT)
+                    .where(LIMIT.c.key == key)
+                    .values(next_allowed_at=now + timedelta(seconds=gaps[key]))
+                )
+            return None
+
+    def hold(self, key: str, until: datetime) -> None:
+        """The platform said wait: no worker sends on this key before `until`."""
+        with self.write() as conn:
+            conn.execute(
+                self.insert_ignoring(LIMIT, ("key",)),
+                [{"key": key, "next_allowed_at": None, "window_count": 0}],
+            )
+            conn.execute(
+                sa.update(LIMIT)
+                .where(
+                    LIMIT.c.key == key,
+                    sa.or_(LIMIT.c.next_allowed_at.is_(None), LIMIT.c.next_allowed_at < until),
+                )
+                .values(next_allowed_at=until)
+            )
+
+    # --- questions -----------------------------------------------------------------------
+
+    def is_idle(self, now: datetime) -> bool:
+        """Nothing runnable is due and nothing is in flight."""
+        with self.read() as conn:
+            in_flight = conn.execute(
+                sa.select(D.c.id).where(D.c.state.in_(IN_FLIGHT)).limit(1)
+            ).first()
+            if in_flight is not None:
+                return False
+            due = D.alias("due")
+            runnable = conn.execute(
+                sa.select(due.c.id)
+                .where(
+                    due.c.state.in_(CLAIMABLE),
+                    due.c.due_at <= now,
+                    sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
+                    *self._runnable(due, conn, now, limits=False),
+                )
+                .limit(1)
+            ).first()
+            return runnable is None
+
+    def next_due_at(self, now: datetime) -> datetime | None:
+        with self.read() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(D.c.due_at)).where(D.c.state.in_(CLAIMABLE))
+            ).scalar_one_or_none()
+            return cast(datetime | None, value)
+
+    def counts(self) -> dict[str, int]:
+        with self.read() as conn:
+            rows = conn.execute(sa.select(D.c.state, sa.func.count()).group_by(D.c.state))
+            return {state: int(n) for state, n in rows}
