@@ -17,7 +17,8 @@ def test_core_does_not_import_textual() -> None:
         "import importlib, sys\n"
         f"for name in {core!r}:\n"
         "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'tui')))\n"
+        "bad = sorted(m for m in sys.modules\n"
+        "             if m == 'textual' or m.startswith(('textual.', 'tui')))\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run(
