@@ -1,0 +1,156 @@
+"""Dates as portals write them → aware datetimes in the source's zone.
+
+Seen in the wild: RFC 822 (`Thu, 14 Nov 2024 09:05:00 +0700`), ISO 8601 with and without an
+offset, baochinhphu.vn's `11/14/2024 9:05:00 AM` (US month-first, 12-hour, no zone),
+Vietnamese day-first `14/11/2024 09:05` and `Thứ Năm, 14/11/2024 - 09:05`, and empty dates.
+
+A date without a zone is read in the source's configured zone (default +07:00). Pure: no
+clock reads; a missing date is the caller's decision (it passes the time it fetched).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from publisher.ingest.errors import IngestError
+
+_OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2}):?(\d{2})?$", re.I)
+_ISO_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?\s*"
+    r"(Z|[+-]\d{2}:?\d{2})?$",
+    re.I,
+)
+_SLASH_RE = re.compile(
+    r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"
+    r"(?:\s*(?:-|,|lúc)?\s*(\d{1,2})[:h](\d{2})(?::(\d{2}))?\s*(AM|PM|SA|CH)?)?",
+    re.I,
+)
+_TIME_FIRST_RE = re.compile(
+    r"(\d{1,2})[:h](\d{2})(?::(\d{2}))?\s*(AM|PM)?\s*(?:,|-|ngày)?\s*"
+    r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})",
+    re.I,
+)
+# Zone abbreviations that RFC 822 parsing does not know but Vietnamese servers send.
+_ZONE_WORDS = {"ict": "+0700", "ict+7": "+0700", "gmt+7": "+0700", "utc+7": "+0700"}
+
+
+@lru_cache(maxsize=64)
+def zone_of(spec: str) -> tzinfo:
+    """ "+07:00", "UTC", "Asia/Ho_Chi_Minh" → a tzinfo."""
+    spec = spec.strip()
+    match = _OFFSET_RE.match(spec)
+    if match:
+        sign, hours, minutes = match.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        return timezone(-delta if sign == "-" else delta)
+    if spec.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    try:
+        return ZoneInfo(spec)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise IngestError(f"unknown time zone {spec!r}") from error
+
+
+def _build(
+    tz: tzinfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime | None:
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def _twelve_hour(hour: int, marker: str | None) -> int:
+    if not marker:
+        return hour
+    pm = marker.upper() in ("PM", "CH")  # CH = chiều (afternoon), SA = sáng (morning)
+    if hour == 12:
+        return 12 if pm else 0
+    return hour + 12 if pm else hour
+
+
+def _from_slashes(
+    tz: tzinfo, a: int, b: int, year: int, hour: int, minute: int, second: int, twelve: bool
+) -> datetime | None:
+    # 12-hour clock with AM/PM is the .NET en-US format: month first. Otherwise Vietnamese
+    # day first. A part above 12 settles it either way.
+    month_first = twelve
+    if a > 12 >= b:
+        month_first = False
+    elif b > 12 >= a:
+        month_first = True
+    month, day = (a, b) if month_first else (b, a)
+    return _build(tz, year, month, day, hour, minute, second)
+
+
+def parse_date(value: str | None, *, default_zone: str = "+07:00") -> datetime | None:
+    """An aware datetime in the source's zone, or None when `value` is empty or unreadable."""
+    if value is None:
+        return None
+    text = " ".join(value.split())
+    if not text:
+        return None
+    tz = zone_of(default_zone)
+    parsed = _parse(text, tz)
+    return parsed.astimezone(tz) if parsed is not None else None
+
+
+def _parse(text: str, tz: tzinfo) -> datetime | None:
+    iso = _ISO_RE.match(text)
+    if iso:
+        year, month, day, hour, minute, second, zone = iso.groups()
+        when = _build(
+            tz, int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+        )
+        if when is not None and zone:
+            own = UTC if zone.upper() == "Z" else zone_of(zone)
+            when = when.replace(tzinfo=own)
+        return when
+    if "," in text[:5] or re.match(r"^\d{1,2} [A-Za-z]{3} \d{2,4}", text):
+        rfc = _parse_rfc822(text, tz)
+        if rfc is not None:
+            return rfc
+    slash = _SLASH_RE.search(text)
+    if slash:
+        a, b, year, hour, minute, second, marker = slash.groups()
+        return _from_slashes(
+            tz,
+            int(a),
+            int(b),
+            int(year),
+            _twelve_hour(int(hour or 0), marker),
+            int(minute or 0),
+            int(second or 0),
+            twelve=bool(marker and marker.upper() in ("AM", "PM")),
+        )
+    time_first = _TIME_FIRST_RE.search(text)
+    if time_first:
+        hour, minute, second, marker, a, b, year = time_first.groups()
+        return _from_slashes(
+            tz,
+            int(a),
+            int(b),
+            int(year),
+            _twelve_hour(int(hour), marker),
+            int(minute),
+            int(second or 0),
+            twelve=bool(marker),
+        )
+    return _parse_rfc822(text, tz)
+
+
+def _parse_rfc822(text: str, tz: tzinfo) -> datetime | None:
+    words = text.rsplit(" ", 1)
+    if len(words) == 2 and words[1].lower() in _ZONE_WORDS:
+        text = f"{words[0]} {_ZONE_WORDS[words[1].lower()]}"
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # "-0000" or no zone: the source's zone
+        return parsed.replace(tzinfo=tz)
+    return parsed

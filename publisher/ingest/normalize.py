@@ -1,0 +1,122 @@
+"""Raw items → `Article`s: NFC text, clean HTML, aware dates, absolute links, content hash."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from publisher.domain import Article, ArticleKind, Source, sha256_hex
+from publisher.ingest.dates import parse_date, zone_of
+from publisher.ingest.feeds import ParsedFeed, RawItem
+from publisher.ingest.sanitize import clean_html, html_to_text, image_sources, plain_text
+from publisher.ingest.urls import absolute_url, canonical_url, scoped_guid
+from publisher.text import matching_key, nfc
+
+# "(Chinhphu.vn) - ", "(baochinhphu.vn) – ", "(HNP) - ": the portal's own byline tag at the
+# start of a lead. It says where the text comes from, which the source line says again.
+_LEAD_TAG_RE = re.compile(r"^\s*\(\s*[\w.\- ]{2,40}\s*\)\s*[-–—:]\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What normalisation needs to know about where items came from."""
+
+    id: str
+    name: str = ""  # shown as the article's source, e.g. "baochinhphu.vn"
+    unit_code: str | None = None
+    kind: ArticleKind = ArticleKind.ARTICLE
+    timezone: str = "+07:00"
+    base_url: str = ""
+    category: str | None = None
+
+    @classmethod
+    def of(cls, source: Source, *, name: str = "") -> SourceContext:
+        return cls(
+            id=source.id,
+            name=name or (urlsplit(source.url).hostname or source.id),
+            unit_code=source.unit_code,
+            kind=source.article_kind,
+            timezone=source.timezone,
+            base_url=source.url,
+            category=source.category,
+        )
+
+
+def strip_lead_tag(text: str) -> str:
+    return _LEAD_TAG_RE.sub("", text, count=1)
+
+
+def content_hash(title: str, body_text: str) -> str:
+    """Hash of the matching form of title + text; empty when there is no text to compare.
+
+    A title alone is not enough: portals publish many items titled "Thông báo" or
+    "Lịch công tác tuần" that are different articles.
+    """
+    if not body_text.strip():
+        return ""
+    return sha256_hex(matching_key(title) + "\n" + matching_key(body_text))
+
+
+def normalise_item(item: RawItem, context: SourceContext, *, now: datetime) -> Article:
+    """One raw item → an Article. `now` stands in for a missing or unreadable date."""
+    base = context.base_url
+    title = plain_text(item.title) if item.title_is_html else nfc(" ".join(item.title.split()))
+    body_html = clean_html(item.content_html or item.summary_html, base_url=base)
+    summary_html = clean_html(item.summary_html, base_url=base) if item.content_html else body_html
+    summary = strip_lead_tag(html_to_text(summary_html).replace("\n", " "))
+    body_text = html_to_text(body_html)
+    published = parse_date(item.published, default_zone=context.timezone) or parse_date(
+        item.updated, default_zone=context.timezone
+    )
+    if published is None:
+        published = now.astimezone(zone_of(context.timezone))
+    images = list(
+        dict.fromkeys([*item.images, *image_sources(body_html), *image_sources(summary_html)])
+    )
+    link = canonical_url(absolute_url(item.link, base))
+    guid = scoped_guid(item.guid or link, context.id)
+    if not title and not body_text:
+        raise ValueError("item without a title or text")
+    return Article(
+        guid=guid,
+        url=link,
+        title=title or summary[:120],
+        published_at=published,
+        summary=summary,
+        body_html=body_html,
+        body_text=body_text,
+        images=tuple(i for i in images if i),
+        video=item.video,
+        source=context.name,
+        kind=context.kind,
+        unit_code=context.unit_code,
+        category=context.category or (item.categories[0] if item.categories else None),
+        content_hash=content_hash(title, body_text),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    articles: list[Article]
+    problems: list[str]  # one line per item that was skipped, and why
+
+
+def normalise_feed(feed: ParsedFeed, context: SourceContext, *, now: datetime) -> Normalised:
+    if not context.base_url and feed.link:
+        context = replace(context, base_url=feed.link)
+    if not context.name and feed.link:
+        context = replace(context, name=urlsplit(feed.link).hostname or "")
+    articles: list[Article] = []
+    problems: list[str] = []
+    for position, item in enumerate(feed.items, start=1):
+        try:
+            articles.append(normalise_item(item, context, now=now))
+        except ValueError as error:
+            problems.append(f"item {position}: {error}")
+    return Normalised(articles, problems)
+
+
+def dedup_url(article: Article) -> str:
+    return canonical_url(article.url)

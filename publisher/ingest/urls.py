@@ -1,0 +1,66 @@
+"""URL identity: canonical URLs for deduplication, relative links made absolute, GUID scope."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Query parameters that say how a reader arrived, not what they read.
+_TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_")
+_TRACKING_NAMES = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "zarsrc", "zaloid", "_hsenc",
+        "_hsmi", "ref", "ref_src", "cmpid", "spm", "share", "mkt_tok", "gidzl",
+    }
+)  # fmt: skip
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per page: lower-case scheme and host, no default port, no fragment, no
+    tracking parameters, remaining parameters sorted. Path case is kept (servers differ)."""
+    url = url.strip()
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        host = f"{host}:{port}"
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.lower().startswith(_TRACKING_PREFIXES) and key.lower() not in _TRACKING_NAMES
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, host, path, urlencode(sorted(query)), ""))
+
+
+def absolute_url(url: str | None, base: str | None) -> str:
+    """`url` resolved against `base`; only http(s) results survive (javascript: is dropped)."""
+    if not url:
+        return ""
+    url = url.strip()
+    joined = urljoin(base, url) if base else url
+    scheme = urlsplit(joined).scheme.lower()
+    return joined if scheme in ("http", "https") else ""
+
+
+def is_absolute_uri(value: str) -> bool:
+    scheme = urlsplit(value).scheme
+    return bool(scheme) and (value.startswith(("tag:", "urn:")) or "//" in value)
+
+
+def scoped_guid(guid: str, source_id: str) -> str:
+    """A GUID that is unique across sources.
+
+    URLs, `tag:` and `urn:` GUIDs are global already; bare ones ("12345", Liferay and
+    SharePoint item numbers) only mean something inside their feed, so they get its id.
+    """
+    guid = guid.strip()
+    if not guid or is_absolute_uri(guid):
+        return guid
+    return f"{source_id}#{guid}"
