@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench NAME --json`, one JSON object per figure per line."""

@@ -1,0 +1,1 @@
+"""Benchmark scenarios: each module has DESCRIPTION and run(quick=False) -> list of figures."""
