@@ -175,11 +175,11 @@ def load_config(folder: Path) -> Config:
     except ModuleNotFoundError:
         schemas = None
     for name, model_name in WORKFLOW_FILES.items():
-        model = getattr(schemas, model_name, None) if schemas else None
+        schema: type[BaseModel] | None = getattr(schemas, model_name, None) if schemas else None
         path = folder / name
-        if model is None:
+        if schema is None:
             continue
-        loaded = _read(path, model, problems) if path.is_file() else model()
+        loaded = _read(path, schema, problems) if path.is_file() else schema()
         if loaded is not None:
             workflow[name.removesuffix(".toml")] = loaded
 

@@ -307,9 +307,8 @@ class SqlRepository:
                 return int(session.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
             def by_state(table: type[PostRow] | type[DeliveryRow]) -> dict[str, int]:
-                rows = session.execute(
-                    sa.select(table.state, sa.func.count()).group_by(table.state)
-                )
+                state = col(table.state)
+                rows = session.execute(sa.select(state, sa.func.count()).group_by(state))
                 return {state: int(n) for state, n in rows}
 
             pauses = session.scalar(
