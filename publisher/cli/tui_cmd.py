@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
         not_built_yet("tui", 5)
 
     @app.command("import-plan")
-    def import_plan(path: str = typer.Argument(..., help="CSV of posts: units, channels, times.")) -> None:
+    def import_plan(
+        path: str = typer.Argument(..., help="CSV of posts: units, channels, times."),
+    ) -> None:
         """Import a bulk posting plan, validated row by row before anything is saved."""
         del path
         not_built_yet("import-plan", 5)
