@@ -128,6 +128,9 @@ class PageArticle:
 def extract_article(data: bytes, *, page_url: str, selectors: Mapping[str, str]) -> PageArticle:
     """One article page → a raw item (HTML still dirty: normalisation sanitises it)."""
     root = parse_html(data, what="article page")
+    if not page_url:  # a saved file: its canonical link is the best base there is
+        canonical_links = root.xpath("//link[@rel='canonical']/@href")
+        page_url = absolute_url(str(canonical_links[0]), None) if canonical_links else ""
     if page_url:
         root.make_links_absolute(page_url, resolve_base_href=True)
     for css in filter(None, [selectors.get("remove")]):

@@ -26,6 +26,9 @@ _XML_DECL_RE = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:\
 XML_DECLARATION_RE = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _ENTITY_DECL_RE = re.compile(r"<!ENTITY\b", re.I)
 _SYSTEM_ENTITY_RE = re.compile(r"<!DOCTYPE[^>\[]*\[", re.I)
+# A DOCTYPE without an internal subset (RSS 0.91's Netscape DTD): nothing in it is used, and
+# libxml2 would try to fetch it, so it is dropped before parsing.
+_PLAIN_DOCTYPE_RE = re.compile(r"<!DOCTYPE[^>\[]*>", re.I)
 # A `&` that does not start a reference, or a named reference XML does not define.
 _AMP_RE = re.compile(
     r"&(?:(#\d+;|#x[0-9A-Fa-f]+;|(?:amp|lt|gt|quot|apos);)|([A-Za-z][A-Za-z0-9]{1,31});)?"
@@ -174,6 +177,8 @@ _PARSER = _make_parser()
 def xml_text_to_bytes(text: str) -> bytes:
     """Text with its declaration removed (lxml refuses str with one) as UTF-8 bytes."""
     text = XML_DECLARATION_RE.sub("", text, count=1).lstrip("\ufeff")
+    if "<!DOCTYPE" in text[:4096] or "<!doctype" in text[:4096]:
+        text = _PLAIN_DOCTYPE_RE.sub("", text, count=1)
     text = _BAD_CONTROL_RE.sub("", text)
     return _fix_references(text).encode("utf-8")
 
