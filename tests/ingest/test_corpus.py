@@ -216,9 +216,7 @@ def test_dates_without_zone_empty_and_unreadable() -> None:
 
 def test_source_zone_is_configurable() -> None:
     data = (CORPUS / "defective/dates_without_zone.rss").read_bytes()
-    articles, _ = read_document(
-        data, SourceContext(id="s", timezone="UTC"), now=FETCHED_AT
-    )
+    articles, _ = read_document(data, SourceContext(id="s", timezone="UTC"), now=FETCHED_AT)
     assert articles[1].published_at.isoformat() == "2024-11-14T09:05:00+00:00"
 
 
