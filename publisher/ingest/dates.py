@@ -115,7 +115,8 @@ def _parse(text: str, tz: tzinfo) -> datetime | None:
         if rfc is not None:
             return rfc
     slash = _SLASH_RE.search(text)
-    if slash:
+    time_first = _TIME_FIRST_RE.search(text)
+    if slash and (slash.group(4) is not None or time_first is None):
         a, b, year, hour, minute, second, marker = slash.groups()
         return _from_slashes(
             tz,
@@ -127,7 +128,6 @@ def _parse(text: str, tz: tzinfo) -> datetime | None:
             int(second or 0),
             twelve=bool(marker and marker.upper() in ("AM", "PM")),
         )
-    time_first = _TIME_FIRST_RE.search(text)
     if time_first:
         hour, minute, second, marker, a, b, year = time_first.groups()
         return _from_slashes(
