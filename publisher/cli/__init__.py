@@ -16,6 +16,7 @@ from publisher.cli import (
     ingest_cmd,
     reports_cmd,
     run_cmd,
+    security_cmd,
     setup_cmd,
     tui_cmd,
 )
@@ -48,6 +49,7 @@ for module in (
     run_cmd,
     tui_cmd,
     reports_cmd,
+    security_cmd,
 ):
     module.register(app)
 
