@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import os
 import warnings
 from collections.abc import Mapping
 from datetime import timedelta
@@ -43,6 +44,11 @@ from channels.compose import Composed, compose, effective_template
 from channels.httpio import classify_transport_error
 from publisher.domain import Article, ChannelAccount, Platform, Unit, sha256_hex
 from publisher.text import utf16_length
+
+# Opt in to PTB's future behaviour (time periods as timedelta). Without it PTB 22 emits a
+# deprecation warning from inside `RetryAfter.__init__`, which under warnings-as-errors turns
+# a rate limit into an unrelated exception.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

@@ -161,6 +161,8 @@ class HttpBridge:
         send_headers["authorization"] = f"Bearer {self.token}"
         if method == "PUT":
             self.media_sent = True
+        if hasattr(body, "read"):  # the library hands chunks over as a file-like slice
+            body = body.read()
         content = body.encode("utf-8") if isinstance(body, str) else body
         future = asyncio.run_coroutine_threadsafe(
             self.http.request(method, self._target(uri), content=content, headers=send_headers),
