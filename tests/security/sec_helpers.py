@@ -1,0 +1,10 @@
+"""Helpers shared by the security tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def raw_database_bytes(path: Path) -> bytes:
+    """Every byte SQLite keeps for this database: main file, WAL and shared memory."""
+    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
