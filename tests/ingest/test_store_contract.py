@@ -69,7 +69,11 @@ def test_new_articles_are_stored_once(store: IngestStore) -> None:
     "changes",
     [
         {"url": "https://other.vn/x", "content_hash": "f" * 64},  # same GUID
-        {"guid": "qn#77", "url": "HTTPS://BaoChinhPhu.vn/tin-1.htm?utm_source=zalo#a", "content_hash": "e" * 64},
+        {
+            "guid": "qn#77",
+            "url": "HTTPS://BaoChinhPhu.vn/tin-1.htm?utm_source=zalo#a",  # same canonical URL
+            "content_hash": "e" * 64,
+        },
         {"guid": "qn#78", "url": "https://quangninh.gov.vn/x.html"},  # same content hash
     ],
 )  # fmt: skip
