@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sec_helpers import raw_database_bytes
 
 from channels.base import Credentials
 from publisher import audit
@@ -30,7 +31,6 @@ from publisher.secrets import (
     write_key_file,
 )
 from publisher.store.tables import ChannelAccountRow
-from sec_helpers import raw_database_bytes
 
 ACCOUNTS = ChannelAccountRow.__table__  # type: ignore[attr-defined]
 
@@ -59,7 +59,7 @@ def test_seal_round_trip_and_fresh_nonce_every_time() -> None:
 def test_a_ciphertext_moved_to_another_account_does_not_open() -> None:
     keys = ring(generate_key())
     key_id, sealed = seal(keys, "01.facebook", b"hanoi-token")
-    with pytest.raises(SecretsError, match="79.facebook"):
+    with pytest.raises(SecretsError, match=r"79\.facebook"):
         unseal(keys, "79.facebook", key_id, sealed)
 
 
@@ -81,7 +81,7 @@ def test_a_relabelled_or_flipped_ciphertext_does_not_open() -> None:
 
 def test_unknown_key_id_says_which_keys_exist_and_what_to_do() -> None:
     keys = ring(generate_key())
-    with pytest.raises(SecretsError, match="not in the key ring.*secrets rotate"):
+    with pytest.raises(SecretsError, match=r"not in the key ring.*secrets rotate"):
         unseal(keys, "01.x", "kdeadbeef", "v1.AAAA")
 
 
@@ -100,7 +100,7 @@ def test_a_key_file_open_to_group_or_others_is_refused(tmp_path: Path, mode: int
     path = tmp_path / "secret.key"
     write_key_file(path, generate_key())
     os.chmod(path, mode)
-    with pytest.raises(MasterKeyError, match="group or others.*chmod 600"):
+    with pytest.raises(MasterKeyError, match=r"group or others.*chmod 600"):
         load_keyring({}, tmp_path)
     with pytest.raises(MasterKeyError, match="group or others"):
         load_keyring({"PUBLISHER_SECRET_KEY_FILE": str(path)}, None)
@@ -196,7 +196,8 @@ def test_rotation_leaves_no_plaintext_and_every_token_readable(sample_db) -> Non
     raw = raw_database_bytes(path)
     leaked = [a for a in account_ids if token_for(a).encode() in raw]
     assert leaked == []
-    assert old.encode() not in raw and new.encode() not in raw  # keys never in the database
+    assert old.encode() not in raw
+    assert new.encode() not in raw
 
 
 def test_rotation_is_all_or_nothing(sample_db) -> None:  # type: ignore[no-untyped-def]
@@ -272,7 +273,8 @@ def test_store_reference_and_the_sandbox_fallback(sample_db) -> None:  # type: i
     engine, repository, _ = sample_db
     store = SecretStore(engine, ring(generate_key()))
     stored, empty = repository.get_account("01.facebook"), repository.get_account("79.telegram")
-    assert stored is not None and empty is not None
+    assert stored is not None
+    assert empty is not None
     store.put(stored.id, Credentials("stored-token-1234567"))
     real = CredentialResolver(store, {}, sandbox=False)
     assert real(stored) == Credentials("stored-token-1234567")
@@ -281,11 +283,13 @@ def test_store_reference_and_the_sandbox_fallback(sample_db) -> None:  # type: i
     sandbox = CredentialResolver(store, {"PUBLISHER_SANDBOX_URL": "http://127.0.0.1:8765"})
     assert sandbox(stored) == Credentials("stored-token-1234567")  # stored wins in the sandbox
     token = sandbox(empty).token
-    assert "sandbox-79.telegram" in token and ":" in token  # Telegram's bot token shape
+    assert "sandbox-79.telegram" in token
+    assert ":" in token
     zalo = repository.get_account("01.zalo")
     assert zalo is not None
     fake = sandbox(zalo)
-    assert fake.token.startswith(zalo.external_id + ".") and "sandbox-01.zalo" in fake.token
+    assert fake.token.startswith(zalo.external_id + ".")
+    assert "sandbox-01.zalo" in fake.token
     assert {"refresh_token", "app_id", "secret_key"} <= set(fake.extra)
 
 
@@ -322,12 +326,14 @@ async def test_zalo_rotated_pair_is_kept_encrypted(sample_db) -> None:  # type: 
     assert (loaded.access_token, loaded.refresh_token) == ("second-access-tok", "refresh-tok-2222")
     assert loaded.expires_at == expires
     creds = store.get("01.zalo")
-    assert creds is not None and creds.extra["secret_key"] == "app-secret-zz"  # extras kept
+    assert creds is not None
+    assert creds.extra["secret_key"] == "app-secret-zz"
     with pytest.raises(ValueError, match="aware"):
-        await tokens.save("01.zalo", "a", "b", datetime(2026, 1, 1) + timedelta(0))  # noqa: DTZ001
+        await tokens.save("01.zalo", "a", "b", datetime(2026, 1, 1) + timedelta(0))
     engine.dispose()
     raw = raw_database_bytes(path)
-    assert b"refresh-tok-2222" not in raw and b"second-access-tok" not in raw
+    assert b"refresh-tok-2222" not in raw
+    assert b"second-access-tok" not in raw
 
 
 def test_raw_column_holds_only_versioned_ciphertext(sample_db) -> None:  # type: ignore[no-untyped-def]
