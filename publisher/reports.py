@@ -301,24 +301,32 @@ def _cell(
 def rollup(
     key: str,
     label: str,
-    units: Iterable[UnitCoverage],
+    unit_codes: Iterable[str],
     facts: Iterable[DeliveryFact],
     published_at: datetime,
 ) -> Rollup:
-    unit_list = list(units)
+    """Totals over `facts` for the units `unit_codes` (units without facts count as targeted
+    but never reached). Reached and complete are judged on these facts only, so a platform's
+    roll-up says whether the unit was reached on that platform."""
     fact_list = list(facts)
+    per_unit: dict[str, list[int]] = {code: [0, 0] for code in unit_codes}  # targeted, sent
     by_state: dict[str, int] = defaultdict(int)
     lags: list[float] = []
     for fact in fact_list:
+        counts = per_unit.setdefault(fact.unit_code, [0, 0])
+        counts[0] += 1
         by_state[fact.state] += 1
         if fact.state == DeliveryState.SENT.value and fact.sent_at is not None:
+            counts[1] += 1
             lags.append(lag_seconds(fact.sent_at, published_at))
     return Rollup(
         key=key,
         label=label,
-        units_targeted=len(unit_list),
-        units_reached=sum(1 for u in unit_list if u.sent > 0),
-        units_complete=sum(1 for u in unit_list if u.targeted and u.sent == u.targeted),
+        units_targeted=len(per_unit),
+        units_reached=sum(1 for _, sent in per_unit.values() if sent > 0),
+        units_complete=sum(
+            1 for targeted, sent in per_unit.values() if targeted and sent == targeted
+        ),
         targeted=len(fact_list),
         sent=by_state.get(DeliveryState.SENT.value, 0),
         by_state=dict(sorted(by_state.items())),
@@ -369,7 +377,7 @@ def compute_coverage(
         rollup(
             kind,
             level_label(kind),
-            [u for u in unit_rows if u.unit.kind == kind],
+            [u.unit.code for u in unit_rows if u.unit.kind == kind],
             [f for f in facts if unit_kind[f.unit_code] == kind],
             article.published_at,
         )
@@ -380,13 +388,13 @@ def compute_coverage(
         rollup(
             platform,
             platform,
-            [u for u in unit_rows if any(c.platform == platform for c in u.cells)],
+            [u.unit.code for u in unit_rows if any(c.platform == platform for c in u.cells)],
             [f for f in facts if f.platform == platform],
             article.published_at,
         )
         for platform in platforms
     )
-    total = rollup("all", "Tổng", unit_rows, facts, article.published_at)
+    total = rollup("all", "Tổng", [u.unit.code for u in unit_rows], facts, article.published_at)
     return Coverage(
         article=article,
         now=now,

@@ -2,28 +2,190 @@
 
 from __future__ import annotations
 
-import typer
+import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
-from publisher.cli.common import not_built_yet
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from publisher import report_output
+from publisher.cli.common import UserError
+from publisher.credential_health import DEFAULT_HORIZON_DAYS, load_account_health
+from publisher.domain import VIETNAM_TZ
+from publisher.reports import Coverage, ReportError, UnitRecord, load_coverage, load_unit_record
+from publisher.workspace import Workspace
 
 report_app = typer.Typer(help="Reports: who published what, when, where.")
 accounts_app = typer.Typer(help="Channel accounts: credential health.")
 
 
+def parse_when(text: str, option: str) -> datetime:
+    """A date ("2026-11-01", midnight in Hà Nội) or an ISO time; no offset means +07:00."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=VIETNAM_TZ)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"{option}: {text!r} is not a date (YYYY-MM-DD) or an ISO time "
+            "(YYYY-MM-DDTHH:MM[+07:00])"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=VIETNAM_TZ)
+
+
+def default_output(workspace: Workspace, stem: str, fmt: str) -> Path:
+    return workspace.home / "reports" / f"{stem}.{report_output.FILE_FORMATS[fmt]}"
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _emit_coverage(coverage: Coverage, fmt: str, output: Path | None, workspace: Workspace) -> None:
+    if fmt == "table":
+        Console().print(report_output.coverage_renderable(coverage))
+        return
+    if fmt == "json" and output is None:
+        print(report_output.to_json_text(coverage), end="")
+        return
+    path = output or default_output(workspace, f"coverage-{coverage.article.id}", fmt)
+    if fmt == "json":
+        _write_text(path, report_output.to_json_text(coverage))
+    elif fmt == "csv":
+        _write_text(path, report_output.coverage_csv(coverage))
+    elif fmt == "xlsx":
+        report_output.write_coverage_xlsx(coverage, path)
+    else:
+        report_output.write_coverage_png(coverage, path)
+    print(path)
+
+
+def _emit_record(record: UnitRecord, fmt: str, output: Path | None, workspace: Workspace) -> None:
+    if fmt == "table":
+        Console().print(report_output.unit_record_renderable(record))
+        return
+    if fmt == "png":
+        raise UserError("--format png: charts are drawn for a directive's coverage; drop --since")
+    if fmt == "json" and output is None:
+        print(report_output.to_json_text(record), end="")
+        return
+    stem = f"unit-{record.unit.code}-{record.since.astimezone(VIETNAM_TZ):%Y%m%d}"
+    path = output or default_output(workspace, stem, fmt)
+    if fmt == "json":
+        _write_text(path, report_output.to_json_text(record))
+    elif fmt == "csv":
+        _write_text(path, report_output.unit_record_csv(record))
+    else:
+        report_output.write_unit_record_xlsx(record, path)
+    print(path)
+
+
 def register(app: typer.Typer) -> None:
     @report_app.command("coverage")
     def coverage(
-        article: int | None = typer.Option(None, "--article"),
+        article: int | None = typer.Option(
+            None, "--article", help="Article id (default: the newest directive)."
+        ),
         fmt: str = typer.Option("table", "--format", help="table | csv | xlsx | png | json"),
+        output: Path | None = typer.Option(
+            None,
+            "--output",
+            help="File to write (default: <working folder>/reports/…; json goes to stdout).",
+        ),
+        since: str | None = typer.Option(
+            None, "--since", help="With --unit: the unit's record from this date (YYYY-MM-DD)."
+        ),
+        until: str | None = typer.Option(
+            None, "--until", help="With --since: end of the period (default: now)."
+        ),
+        unit: str | None = typer.Option(
+            None,
+            "--unit",
+            help="Limit to this unit's subtree; with --since, the unit's publishing record.",
+        ),
     ) -> None:
-        """Coverage of directives across units and channels."""
-        del article, fmt
-        not_built_yet("report coverage", 7)
+        """Who published what, when, where: units × channels with state and lag."""
+        fmt = fmt.strip().lower()
+        if fmt not in report_output.FORMATS:
+            raise UserError(f"--format: {fmt!r} is not one of {', '.join(report_output.FORMATS)}")
+        if since is None and until is not None:
+            raise UserError("--until: only meaningful with --since")
+        if since is not None and unit is None:
+            raise UserError("--since: needs --unit (a unit's publishing record over a period)")
+        if since is not None and article is not None:
+            raise UserError("--article and --since: choose one (a directive, or a unit's period)")
+        now = datetime.now(UTC)
+        workspace = Workspace.from_env()
+        workspace.upgrade_database()
+        engine = workspace.engine()
+        try:
+            if since is not None and unit is not None:
+                start = parse_when(since, "--since")
+                end = parse_when(until, "--until") if until else now + timedelta(seconds=1)
+                if end <= start:
+                    raise UserError("--until: must be after --since")
+                record = load_unit_record(engine, unit, start, end, now)
+                _emit_record(record, fmt, output, workspace)
+            else:
+                result = load_coverage(engine, now, article, subtree_of=unit)
+                _emit_coverage(result, fmt, output, workspace)
+        except ReportError as error:
+            raise UserError(str(error)) from None
+        finally:
+            engine.dispose()
 
     @accounts_app.command("check")
-    def check() -> None:
+    def check(
+        horizon_days: int = typer.Option(
+            DEFAULT_HORIZON_DAYS,
+            "--horizon-days",
+            min=0,
+            help="Warn about tokens that expire within this many days.",
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
         """Tokens expiring soon, failing or revoked, per unit."""
-        not_built_yet("accounts check", 7)
+        now = datetime.now(UTC)
+        workspace = Workspace.from_env()
+        workspace.upgrade_database()
+        engine = workspace.engine()
+        try:
+            findings = load_account_health(engine, now, timedelta(days=horizon_days))
+        finally:
+            engine.dispose()
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "checked_at": now.isoformat(),
+                        "horizon_days": horizon_days,
+                        "problems": [f.to_json() for f in findings],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            return
+        if not findings:
+            print(f"every account is healthy (horizon {horizon_days} days)")
+            return
+        table = Table(title=f"Sức khỏe tài khoản · credential health (horizon {horizon_days} d)")
+        for name in ("unit", "account", "platform", "problem", "expires (+07)", "detail"):
+            table.add_column(name)
+        for finding in findings:
+            table.add_row(
+                finding.unit_code,
+                finding.account_id,
+                finding.platform,
+                finding.problem.value,
+                report_output.local_time(finding.token_expires_at),
+                finding.describe(now),
+            )
+        Console().print(table)
 
     app.add_typer(report_app, name="report")
     app.add_typer(accounts_app, name="accounts")

@@ -99,12 +99,20 @@ def test_rollups_by_level_and_total(demo_db) -> None:  # type: ignore[no-untyped
         "sent": 7,
     }
     by_platform = {
-        r.key: (r.units_targeted, r.targeted, r.sent, r.percent_sent) for r in coverage.by_platform
+        r.key: (
+            r.units_targeted,
+            r.units_reached,
+            r.units_complete,
+            r.targeted,
+            r.sent,
+            r.percent_sent,
+        )
+        for r in coverage.by_platform
     }
     assert by_platform == {
-        "facebook": (6, 6, 4, 66.7),
-        "zalo": (2, 2, 1, 50.0),
-        "telegram": (3, 4, 2, 50.0),
+        "facebook": (6, 4, 4, 6, 4, 66.7),
+        "zalo": (2, 1, 1, 2, 1, 50.0),
+        "telegram": (3, 2, 1, 4, 2, 50.0),
     }
 
 
