@@ -12,6 +12,7 @@ it was fetched from. `normalize.py` turns raw items into `Article`s.
 from __future__ import annotations
 
 import json
+from html import escape as html_escape
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,50 +98,73 @@ def _media_from_element(item: RawItem, element: etree._Element, base: str) -> No
         item.images.append(url)
 
 
+# RSS item children by full tag → the field they fill (one dict lookup per child).
+_RSS_FIELDS: dict[str, str] = {}
+for _ns in ("", f"{{{NS_RSS10}}}", f"{{{NS_RSS090}}}"):
+    _RSS_FIELDS.update(
+        {
+            f"{_ns}title": "title",
+            f"{_ns}link": "link",
+            f"{_ns}guid": "guid",
+            f"{_ns}description": "description",
+            f"{_ns}pubDate": "pubDate",
+            f"{_ns}enclosure": "media",
+            f"{_ns}category": "category",
+            f"{_ns}author": "author",
+        }
+    )
+_RSS_FIELDS.update(
+    {
+        f"{{{NS_CONTENT}}}encoded": "content",
+        f"{{{NS_DC}}}date": "dc_date",
+        f"{{{NS_DC}}}creator": "dc_creator",
+        f"{{{NS_DC}}}subject": "category",
+        f"{{{NS_MEDIA}}}content": "media",
+        f"{{{NS_MEDIA}}}thumbnail": "media",
+        f"{{{NS_MEDIA}}}group": "media_group",
+        f"{{{NS_ATOM}}}link": "atom_link",
+    }
+)
+
+
 def _rss_item(element: etree._Element, base: str) -> RawItem:
     item = RawItem()
-    base = absolute_url(element.get(_XML_BASE), base) or base
+    own_base = element.get(_XML_BASE)
+    if own_base:
+        base = absolute_url(own_base, base) or base
     for child in element:
-        tag = child.tag
-        if not isinstance(tag, str):
+        field_name = _RSS_FIELDS.get(child.tag)  # type: ignore[call-overload]
+        if field_name is None:
             continue
-        ns, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
-        if ns in ("", NS_RSS10, NS_RSS090):
-            if name == "title":
-                item.title = _text(child)
-            elif name == "link":
-                item.link = item.link or _text(child)
-            elif name == "guid":
-                item.guid = _text(child)
-                if child.get("isPermaLink", "true").lower() == "true" and not item.link:
-                    item.link = item.guid
-            elif name == "description":
-                item.summary_html = _text(child)
-            elif name == "pubDate":
-                item.published = _text(child)
-            elif name == "enclosure":
-                _media_from_element(item, child, base)
-            elif name == "category":
-                item.categories.append(_text(child))
-            elif name == "author":
-                item.author = _text(child)
-        elif ns == NS_CONTENT and name == "encoded":
+        if field_name == "title":
+            item.title = _text(child)
+        elif field_name == "link":
+            item.link = item.link or _text(child)
+        elif field_name == "guid":
+            item.guid = _text(child)
+            if not item.link and child.get("isPermaLink", "true").lower() == "true":
+                item.link = item.guid
+        elif field_name == "description":
+            item.summary_html = _text(child)
+        elif field_name == "pubDate":
+            item.published = _text(child)
+        elif field_name == "content":
             item.content_html = _text(child)
-        elif ns == NS_DC:
-            if name == "date":
-                item.published = item.published or _text(child)
-            elif name == "creator":
-                item.author = item.author or _text(child)
-            elif name == "subject":
-                item.categories.append(_text(child))
-        elif ns == NS_MEDIA:
-            if name in ("content", "thumbnail"):
-                _media_from_element(item, child, base)
-            elif name == "group":
-                for media in child:
-                    if _local(media.tag) in ("content", "thumbnail"):
-                        _media_from_element(item, media, base)
-        elif ns == NS_ATOM and name == "link" and not item.link:
+        elif field_name == "dc_date":
+            item.published = item.published or _text(child)
+        elif field_name == "media":
+            _media_from_element(item, child, base)
+        elif field_name == "media_group":
+            for media in child:
+                if _local(media.tag) in ("content", "thumbnail"):
+                    _media_from_element(item, media, base)
+        elif field_name == "category":
+            item.categories.append(_text(child))
+        elif field_name == "author":
+            item.author = _text(child)
+        elif field_name == "dc_creator":
+            item.author = item.author or _text(child)
+        elif field_name == "atom_link" and not item.link:
             item.link = child.get("href") or ""
     if not item.guid:
         item.guid = element.get(f"{{{NS_RDF}}}about") or ""
@@ -207,37 +231,73 @@ def _atom_link(element: etree._Element, ns: str, base: str) -> str:
 
 
 def _atom_entry(entry: etree._Element, ns: str, base: str) -> RawItem:
-    base = absolute_url(entry.get(_XML_BASE), base) or base
+    own_base = entry.get(_XML_BASE)
+    if own_base:
+        base = absolute_url(own_base, base) or base
     item = RawItem()
-    title, title_html = _atom_content(entry.find(f"{{{ns}}}title"), ns)
-    item.title, item.title_is_html = title, title_html
-    item.guid = _text(entry.find(f"{{{ns}}}id"))
-    item.link = _atom_link(entry, ns, base)
-    summary, summary_html = _atom_content(entry.find(f"{{{ns}}}summary"), ns)
-    item.summary_html = summary if summary_html else _escape(summary)
-    content, content_html = _atom_content(entry.find(f"{{{ns}}}content"), ns)
-    item.content_html = content if content_html else _escape(content)
-    names = ("published", "updated") if ns == NS_ATOM else ("issued", "modified", "created")
-    dates = [_text(entry.find(f"{{{ns}}}{name}")) for name in names]
-    item.published = next((d for d in dates if d), "")
-    item.updated = _text(entry.find(f"{{{ns}}}{names[1]}"))
-    for link in entry.iterfind(f"{{{ns}}}link"):
+    prefix = len(ns) + 2  # "{ns}"
+    dates: dict[str, str] = {}
+    links: list[etree._Element] = []
+    for child in entry:  # one pass, by local name
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        if tag.startswith("{" + NS_MEDIA):
+            if tag[len(NS_MEDIA) + 2 :] in ("content", "thumbnail"):
+                _media_from_element(item, child, base)
+            elif tag.endswith("}group"):
+                for media in child:
+                    _media_from_element(item, media, base)
+            continue
+        if not tag.startswith("{" + ns + "}"):
+            continue
+        name = tag[prefix:]
+        if name == "title":
+            item.title, item.title_is_html = _atom_content(child, ns)
+        elif name == "id":
+            item.guid = _text(child)
+        elif name == "link":
+            links.append(child)
+        elif name == "summary":
+            summary, is_html = _atom_content(child, ns)
+            item.summary_html = summary if is_html else _escape(summary)
+        elif name == "content":
+            content, is_html = _atom_content(child, ns)
+            item.content_html = content if is_html else _escape(content)
+        elif name in ("published", "updated", "issued", "modified", "created"):
+            dates[name] = _text(child)
+        elif name == "category":
+            item.categories.append(child.get("term") or "")
+        elif name == "author":
+            author_name = child.find(f"{{{ns}}}name")
+            item.author = _text(author_name)
+    order = ("published", "updated") if ns == NS_ATOM else ("issued", "modified", "created")
+    item.published = next((dates[n] for n in order if dates.get(n)), "")
+    item.updated = dates.get(order[1], "")
+    item.link = _pick_atom_link(links, base)
+    for link in links:
         if link.get("rel") == "enclosure":
             _media_from_element(item, link, base)
-    for media in entry.iter(f"{{{NS_MEDIA}}}content", f"{{{NS_MEDIA}}}thumbnail"):
-        _media_from_element(item, media, base)
-    item.categories = [c.get("term") or "" for c in entry.iterfind(f"{{{ns}}}category")]
-    author = entry.find(f"{{{ns}}}author")
-    if author is not None:
-        item.author = _text(author.find(f"{{{ns}}}name"))
     item.guid = item.guid or item.link
     return item
 
 
-def _escape(text: str) -> str:
-    from html import escape
+def _pick_atom_link(links: list[etree._Element], base: str) -> str:
+    fallback = ""
+    for link in links:
+        rel = link.get("rel", "alternate")
+        if rel != "alternate":
+            continue
+        link_base = link.get(_XML_BASE)
+        href = absolute_url(link.get("href"), absolute_url(link_base, base) if link_base else base)
+        if (link.get("type") or "text/html").startswith("text/html"):
+            return href
+        fallback = fallback or href
+    return fallback
 
-    return escape(text, quote=False)
+
+def _escape(text: str) -> str:
+    return html_escape(text, quote=False) if text else ""
 
 
 def _parse_atom(root: etree._Element, ns: str, base: str) -> ParsedFeed:

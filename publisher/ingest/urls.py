@@ -44,6 +44,8 @@ def absolute_url(url: str | None, base: str | None) -> str:
     if not url:
         return ""
     url = url.strip()
+    if url.startswith(("https://", "http://")) and " " not in url:
+        return url  # already absolute: the common case, no parsing needed
     joined = urljoin(base, url) if base else url
     scheme = urlsplit(joined).scheme.lower()
     return joined if scheme in ("http", "https") else ""

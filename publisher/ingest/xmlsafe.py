@@ -150,7 +150,8 @@ def refuse_entity_declarations(text: str, what: str = "document") -> None:
     A plain DOCTYPE naming an external DTD (RSS 0.91 feeds carry Netscape's) is allowed: the
     parser never loads it.
     """
-    if _ENTITY_DECL_RE.search(text) or _SYSTEM_ENTITY_RE.search(text, 0, 65536):
+    suspicious = "<!ENTITY" in text or ("<!DOCTYPE" in text and "[" in text)
+    if suspicious and (_ENTITY_DECL_RE.search(text) or _SYSTEM_ENTITY_RE.search(text, 0, 65536)):
         raise IngestError(
             f"{what} declares XML entities or an internal DTD subset: refused "
             "(external entities and entity expansion are never processed)"
@@ -174,13 +175,25 @@ def _make_parser() -> etree.XMLParser:
 _PARSER = _make_parser()
 
 
+def _repair(text: str) -> str:
+    """The fixes for feeds that are not quite XML: control characters, bare `&`, HTML
+    entities. Applied only after a strict parse failed, so well-formed feeds pay nothing."""
+    if _BAD_CONTROL_RE.search(text):
+        text = _BAD_CONTROL_RE.sub("", text)
+    return _fix_references(text)
+
+
+def _prepare(text: str) -> str:
+    text = XML_DECLARATION_RE.sub("", text, count=1).lstrip("\ufeff")
+    head = text[:4096]
+    if "<!DOCTYPE" in head:
+        text = _PLAIN_DOCTYPE_RE.sub("", text, count=1)
+    return text
+
+
 def xml_text_to_bytes(text: str) -> bytes:
     """Text with its declaration removed (lxml refuses str with one) as UTF-8 bytes."""
-    text = XML_DECLARATION_RE.sub("", text, count=1).lstrip("\ufeff")
-    if "<!DOCTYPE" in text[:4096] or "<!doctype" in text[:4096]:
-        text = _PLAIN_DOCTYPE_RE.sub("", text, count=1)
-    text = _BAD_CONTROL_RE.sub("", text)
-    return _fix_references(text).encode("utf-8")
+    return _repair(_prepare(text)).encode("utf-8")
 
 
 def parse_xml(
@@ -192,13 +205,18 @@ def parse_xml(
 
 
 def parse_xml_text(text: str, *, what: str = "feed") -> etree._Element:
+    """Parse decoded XML text: strictly first, then once more after the usual repairs."""
     refuse_entity_declarations(text, what)
+    prepared = _prepare(text)
     try:
-        root = etree.fromstring(xml_text_to_bytes(text), _PARSER)
-    except etree.XMLSyntaxError as error:
-        raise IngestError(
-            f"{what} is not well-formed XML: {error.msg} (line {error.lineno})"
-        ) from error
+        root = etree.fromstring(prepared.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError:
+        try:
+            root = etree.fromstring(_repair(prepared).encode("utf-8"), _PARSER)
+        except etree.XMLSyntaxError as error:
+            raise IngestError(
+                f"{what} is not well-formed XML: {error.msg} (line {error.lineno})"
+            ) from error
     if root is None:
         raise IngestError(f"{what} is empty")
     # Second wall: an entity reference that somehow survived is never expanded, and refused.
