@@ -46,7 +46,7 @@ _SHAPES = (
     re.compile(r"bot\d{3,}:[A-Za-z0-9_-]{10,}"),  # Telegram bot API URL path
     re.compile(r"\b\d{6,}:[A-Za-z0-9_-]{30,}"),  # Telegram bot token on its own
     re.compile(r"\bEAA[A-Za-z0-9]{20,}"),  # Facebook Graph API tokens
-    re.compile(r"\bya29\.[A-Za-z0-9_-]{10,}"),  # Google OAuth access tokens
+    re.compile(r"\bya29\.[A-Za-z0-9._-]{10,}"),  # Google OAuth access tokens
 )
 
 
