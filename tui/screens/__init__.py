@@ -1,1 +1,1 @@
-"""screens."""
+"""One screen per module."""

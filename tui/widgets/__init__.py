@@ -1,1 +1,1 @@
-"""widgets."""
+"""Reusable widgets, each with its own DEFAULT_CSS."""

@@ -1,0 +1,567 @@
+"""Read models for the editors' screens: queries that return frozen values, a page at a time.
+
+Only reads live here (decisions go through `publisher.service`). Every query is scoped to the
+units a user may see: a role held at a unit reaches its subtree (materialised path prefix)
+unless the grant says otherwise. Pages are LIMIT/OFFSET over indexed columns, and the
+per-channel states are fetched only for the rows of the page, so a queue of 100,000
+deliveries opens as fast as a queue of ten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Generic, TypeVar, cast
+
+import sqlalchemy as sa
+
+from publisher.domain import (
+    VIETNAM_TZ,
+    AccountStatus,
+    Article,
+    ArticleKind,
+    ChannelAccount,
+    DeliveryState,
+    Pause,
+    PauseScope,
+    Platform,
+    Post,
+    PostState,
+    Unit,
+    User,
+)
+from publisher.store.tables import (
+    ArticleRow,
+    AuditEventRow,
+    ChannelAccountRow,
+    DeliveryRow,
+    PauseRow,
+    PostRow,
+    UnitRow,
+)
+
+
+def _table(model: type[Any]) -> sa.Table:
+    return cast(sa.Table, model.__table__)
+
+
+ARTICLE = _table(ArticleRow)
+POST = _table(PostRow)
+DELIVERY = _table(DeliveryRow)
+UNIT = _table(UnitRow)
+ACCOUNT = _table(ChannelAccountRow)
+PAUSE = _table(PauseRow)
+AUDIT = _table(AuditEventRow)
+
+T = TypeVar("T")
+
+PROBLEM_STATES = (
+    DeliveryState.FAILED.value,
+    DeliveryState.UNKNOWN.value,
+    DeliveryState.NEEDS_REVIEW.value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def page_number(self) -> int:
+        return self.offset // self.limit + 1 if self.limit else 1
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total // self.limit)) if self.limit else 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.limit < self.total
+
+    @property
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    unit: str | None = None  # a unit code (only that unit)
+    channel: str | None = None  # a platform key: posts with a delivery on it
+    state: str | None = None  # a post state
+    kind: str | None = None  # an article kind
+    day: date | None = None  # scheduled on this local (Asia/Ho_Chi_Minh) day
+    search: str = ""  # in the title or the unit's name/code
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    platform: str
+    state: str
+    delivery_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    post_id: int
+    unit_code: str
+    unit_name: str
+    title: str
+    kind: str
+    state: str
+    scheduled_at: datetime | None
+    created_at: datetime
+    urgent: bool = False
+    lead_in: str = ""
+    channels: tuple[ChannelState, ...] = ()  # sorted by platform
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: int
+    post_id: int
+    unit_code: str
+    account_id: str
+    platform: str
+    state: str
+    due_at: datetime
+    attempt: int = 0
+    last_error: str | None = None
+    error_kind: str | None = None
+    remote_url: str | None = None
+    sent_at: datetime | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostDetail:
+    post: Post
+    article: Article
+    unit: Unit
+    deliveries: tuple[DeliveryView, ...] = ()
+    payloads: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by account id
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    account: ChannelAccount
+    unit_name: str
+    expires_in_days: float | None  # None: no expiry known
+
+    def expiring(self, within_days: float = 14.0) -> bool:
+        return self.expires_in_days is not None and self.expires_in_days <= within_days
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectiveView:
+    article_id: int
+    title: str
+    published_at: datetime
+
+
+class Scope:
+    """The units one user may see, as a SQL condition on a unit-code column."""
+
+    def __init__(self, subtree_paths: Sequence[str], single_codes: Sequence[str]) -> None:
+        self.subtree_paths = tuple(subtree_paths)
+        self.single_codes = tuple(single_codes)
+
+    def unit_codes_query(self) -> sa.Select[tuple[str]]:
+        conditions: list[sa.ColumnElement[bool]] = [
+            UNIT.c.path.startswith(path, autoescape=True) for path in self.subtree_paths
+        ]
+        if self.single_codes:
+            conditions.append(UNIT.c.code.in_(self.single_codes))
+        if not conditions:
+            return sa.select(UNIT.c.code).where(sa.false())
+        return sa.select(UNIT.c.code).where(sa.or_(*conditions))
+
+    def covers(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        return column.in_(self.unit_codes_query())
+
+
+def _unit_from(m: Mapping[str, Any]) -> Unit:
+    return Unit(
+        code=m["code"],
+        name=m["name"],
+        kind=m["kind"],
+        parent_code=m["parent_code"],
+        code_list=m["code_list"],
+        short_name=m["short_name"],
+        active=m["active"],
+        merged_into=m["merged_into"],
+    )
+
+
+def _delivery_from(m: Mapping[str, Any], title: str = "") -> DeliveryView:
+    return DeliveryView(
+        id=m["id"],
+        post_id=m["post_id"],
+        unit_code=m["unit_code"],
+        account_id=m["account_id"],
+        platform=m["platform"],
+        state=m["state"],
+        due_at=m["due_at"],
+        attempt=m["attempt"],
+        last_error=m["last_error"],
+        error_kind=m["error_kind"],
+        remote_url=m["remote_url"],
+        sent_at=m["sent_at"],
+        title=title,
+    )
+
+
+def _pause_from(m: Mapping[str, Any]) -> Pause:
+    return Pause(
+        scope=PauseScope(m["scope"]),
+        target=m["target"],
+        reason=m["reason"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+        until=m["until"],
+        id=m["id"],
+    )
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The UTC instants where a Vietnamese calendar day starts and ends."""
+    start = datetime.combine(day, time(0, 0), tzinfo=VIETNAM_TZ)
+    return start, start + timedelta(days=1)
+
+
+class Views:
+    """Read queries over the shared tables (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def _rows(self, query: sa.Executable) -> list[sa.RowMapping]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings())
+
+    def _scalar(self, query: sa.Executable) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # --- who sees what ---------------------------------------------------------------
+
+    def scope_for(self, user: User) -> Scope:
+        codes = {grant.unit_code for grant in user.grants}
+        if not codes:
+            return Scope((), ())
+        paths = {
+            r["code"]: r["path"]
+            for r in self._rows(sa.select(UNIT.c.code, UNIT.c.path).where(UNIT.c.code.in_(codes)))
+        }
+        subtree = sorted(
+            {paths[g.unit_code] for g in user.grants if g.subtree and g.unit_code in paths}
+        )
+        singles = sorted({g.unit_code for g in user.grants if not g.subtree})
+        return Scope(subtree, singles)
+
+    def units(self, user: User) -> list[Unit]:
+        scope = self.scope_for(user)
+        query = sa.select(UNIT).where(scope.covers(UNIT.c.code)).order_by(UNIT.c.depth, UNIT.c.code)
+        return [_unit_from(r) for r in self._rows(query)]
+
+    # --- the queue -------------------------------------------------------------------
+
+    def _queue_conditions(self, scope: Scope, wanted: QueueFilter) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = [scope.covers(POST.c.unit_code)]
+        if wanted.unit:
+            conditions.append(POST.c.unit_code == wanted.unit)
+        if wanted.state:
+            conditions.append(POST.c.state == wanted.state)
+        if wanted.kind:
+            conditions.append(ARTICLE.c.kind == wanted.kind)
+        if wanted.channel:
+            conditions.append(
+                sa.exists().where(
+                    DELIVERY.c.post_id == POST.c.id, DELIVERY.c.platform == wanted.channel
+                )
+            )
+        if wanted.day:
+            start, end = local_day_bounds(wanted.day)
+            conditions.append(POST.c.scheduled_at >= start)
+            conditions.append(POST.c.scheduled_at < end)
+        text = wanted.search.strip()
+        if text:
+            like = f"%{text}%"
+            conditions.append(
+                sa.or_(
+                    ARTICLE.c.title.ilike(like),
+                    POST.c.unit_code.ilike(like),
+                    UNIT.c.name.ilike(like),
+                )
+            )
+        return conditions
+
+    def queue(
+        self, user: User, wanted: QueueFilter = QueueFilter(), offset: int = 0, limit: int = 50
+    ) -> Page[QueueItem]:
+        scope = self.scope_for(user)
+        joined = POST.join(ARTICLE, ARTICLE.c.id == POST.c.article_id).join(
+            UNIT, UNIT.c.code == POST.c.unit_code
+        )
+        conditions = self._queue_conditions(scope, wanted)
+        total = self._scalar(sa.select(sa.func.count()).select_from(joined).where(*conditions))
+        # Waiting posts first, then the soonest; urgent ones on top.
+        waiting_first = sa.case((POST.c.state == PostState.AWAITING_APPROVAL.value, 0), else_=1)
+        query = (
+            sa.select(
+                POST.c.id,
+                POST.c.unit_code,
+                POST.c.state,
+                POST.c.scheduled_at,
+                POST.c.created_at,
+                POST.c.lead_in,
+                UNIT.c.name.label("unit_name"),
+                ARTICLE.c.title,
+                ARTICLE.c.kind,
+                ARTICLE.c.urgent,
+            )
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(waiting_first, ARTICLE.c.urgent.desc(), POST.c.created_at.desc(), POST.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        rows = self._rows(query)
+        channels = self._channels_of([r["id"] for r in rows])
+        items = tuple(
+            QueueItem(
+                post_id=r["id"],
+                unit_code=r["unit_code"],
+                unit_name=r["unit_name"],
+                title=r["title"],
+                kind=r["kind"],
+                state=r["state"],
+                scheduled_at=r["scheduled_at"],
+                created_at=r["created_at"],
+                urgent=bool(r["urgent"]),
+                lead_in=r["lead_in"],
+                channels=tuple(
+                    sorted(channels.get(r["id"], []), key=lambda c: (c.platform, c.delivery_id))
+                ),
+            )
+            for r in rows
+        )
+        return Page(items, total, offset, limit)
+
+    def _channels_of(self, post_ids: Sequence[int]) -> dict[int, list[ChannelState]]:
+        if not post_ids:
+            return {}
+        query = sa.select(
+            DELIVERY.c.id, DELIVERY.c.post_id, DELIVERY.c.platform, DELIVERY.c.state
+        ).where(DELIVERY.c.post_id.in_(post_ids))
+        found: dict[int, list[ChannelState]] = {}
+        for r in self._rows(query):
+            found.setdefault(r["post_id"], []).append(
+                ChannelState(r["platform"], r["state"], r["id"])
+            )
+        return found
+
+    def queue_counts(self, user: User) -> dict[str, int]:
+        """Posts per state in the user's units (every state present, even when zero)."""
+        scope = self.scope_for(user)
+        query = (
+            sa.select(POST.c.state, sa.func.count())
+            .where(scope.covers(POST.c.unit_code))
+            .group_by(POST.c.state)
+        )
+        with self.engine.connect() as conn:
+            found = {state: int(n) for state, n in conn.execute(query)}
+        return {state.value: found.get(state.value, 0) for state in PostState}
+
+    # --- one post --------------------------------------------------------------------
+
+    def post(self, user: User, post_id: int) -> PostDetail | None:
+        scope = self.scope_for(user)
+        query = sa.select(POST, ARTICLE.c.title.label("_t")).where(
+            POST.c.id == post_id, scope.covers(POST.c.unit_code)
+        )
+        rows = self._rows(query)
+        if not rows:
+            return None
+        p = rows[0]
+        post = Post(
+            article_id=p["article_id"],
+            unit_code=p["unit_code"],
+            state=PostState(p["state"]),
+            lead_in=p["lead_in"],
+            scheduled_at=p["scheduled_at"],
+            expires_at=p["expires_at"],
+            priority=p["priority"],
+            approvals=tuple(p["approvals"] or ()),
+            id=p["id"],
+        )
+        a = self._rows(sa.select(ARTICLE).where(ARTICLE.c.id == post.article_id))[0]
+        article = Article(
+            guid=a["guid"],
+            url=a["url"],
+            title=a["title"],
+            published_at=a["published_at"],
+            summary=a["summary"],
+            body_html=a["body_html"],
+            body_text=a["body_text"],
+            images=tuple(a["images"] or ()),
+            video=a["video"],
+            language=a["language"],
+            source=a["source_name"],
+            kind=ArticleKind(a["kind"]),
+            unit_code=a["unit_code"],
+            category=a["category"],
+            urgent=a["urgent"],
+            content_hash=a["content_hash"],
+            id=a["id"],
+        )
+        unit = _unit_from(self._rows(sa.select(UNIT).where(UNIT.c.code == post.unit_code))[0])
+        drows = self._rows(
+            sa.select(DELIVERY).where(DELIVERY.c.post_id == post_id).order_by(DELIVERY.c.platform)
+        )
+        deliveries = tuple(_delivery_from(d, article.title) for d in drows)
+        payloads = {d["account_id"]: d["payload"] for d in drows if d["payload"]}
+        return PostDetail(post, article, unit, deliveries, payloads)
+
+    # --- calendar ---------------------------------------------------------------------
+
+    def calendar(
+        self,
+        user: User,
+        start: datetime,
+        end: datetime,
+        unit: str | None = None,
+        channel: str | None = None,
+        limit: int = 2000,
+    ) -> list[DeliveryView]:
+        """Deliveries due in [start, end) in the user's units, soonest first."""
+        scope = self.scope_for(user)
+        conditions = [
+            scope.covers(DELIVERY.c.unit_code),
+            DELIVERY.c.due_at >= start,
+            DELIVERY.c.due_at < end,
+            DELIVERY.c.state.notin_([DeliveryState.CANCELLED.value, DeliveryState.EXPIRED.value]),
+        ]
+        if unit:
+            conditions.append(DELIVERY.c.unit_code == unit)
+        if channel:
+            conditions.append(DELIVERY.c.platform == channel)
+        query = (
+            sa.select(DELIVERY, ARTICLE.c.title.label("_title"))
+            .join(ARTICLE, ARTICLE.c.id == DELIVERY.c.article_id)
+            .where(*conditions)
+            .order_by(DELIVERY.c.due_at, DELIVERY.c.id)
+            .limit(limit)
+        )
+        return [_delivery_from(r, r["_title"]) for r in self._rows(query)]
+
+    # --- units, accounts, pauses --------------------------------------------------------
+
+    def accounts(self, user: User, now: datetime, unit: str | None = None) -> list[AccountView]:
+        scope = self.scope_for(user)
+        conditions = [scope.covers(ACCOUNT.c.unit_code)]
+        if unit:
+            conditions.append(ACCOUNT.c.unit_code == unit)
+        query = (
+            sa.select(ACCOUNT, UNIT.c.name.label("_unit_name"))
+            .join(UNIT, UNIT.c.code == ACCOUNT.c.unit_code)
+            .where(*conditions)
+            .order_by(ACCOUNT.c.unit_code, ACCOUNT.c.platform, ACCOUNT.c.id)
+        )
+        views = []
+        for r in self._rows(query):
+            expires = r["token_expires_at"]
+            account = ChannelAccount(
+                id=r["id"],
+                unit_code=r["unit_code"],
+                platform=Platform(r["platform"]),
+                external_id=r["external_id"],
+                display_name=r["display_name"],
+                credentials_ref=r["credentials_ref"],
+                token_expires_at=expires,
+                status=AccountStatus(r["status"]),
+                language=r["language"],
+            )
+            days = None if expires is None else (expires - now).total_seconds() / 86400
+            views.append(AccountView(account, r["_unit_name"], days))
+        return views
+
+    def pauses(self, now: datetime) -> list[Pause]:
+        """Pauses in force now (not lifted, not past their end)."""
+        query = (
+            sa.select(PAUSE)
+            .where(
+                PAUSE.c.lifted_at.is_(None),
+                sa.or_(PAUSE.c.until.is_(None), PAUSE.c.until > now),
+            )
+            .order_by(PAUSE.c.created_at)
+        )
+        return [_pause_from(r) for r in self._rows(query)]
+
+    # --- problems ---------------------------------------------------------------------
+
+    def problems(self, user: User, offset: int = 0, limit: int = 50) -> Page[DeliveryView]:
+        scope = self.scope_for(user)
+        conditions = [scope.covers(DELIVERY.c.unit_code), DELIVERY.c.state.in_(PROBLEM_STATES)]
+        total = self._scalar(sa.select(sa.func.count()).select_from(DELIVERY).where(*conditions))
+        query = (
+            sa.select(DELIVERY, ARTICLE.c.title.label("_title"))
+            .join(ARTICLE, ARTICLE.c.id == DELIVERY.c.article_id)
+            .where(*conditions)
+            .order_by(DELIVERY.c.updated_at.desc(), DELIVERY.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        items = tuple(_delivery_from(r, r["_title"]) for r in self._rows(query))
+        return Page(items, total, offset, limit)
+
+    # --- audit ------------------------------------------------------------------------
+
+    def audit(self, text: str = "", offset: int = 0, limit: int = 50) -> Page[AuditView]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if text.strip():
+            like = f"%{text.strip()}%"
+            conditions.append(
+                sa.or_(
+                    AUDIT.c.actor.ilike(like),
+                    AUDIT.c.action.ilike(like),
+                    AUDIT.c.target.ilike(like),
+                )
+            )
+        total = self._scalar(sa.select(sa.func.count()).select_from(AUDIT).where(*conditions))
+        query = (
+            sa.select(AUDIT)
+            .where(*conditions)
+            .order_by(AUDIT.c.seq.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        items = tuple(
+            AuditView(r["seq"], r["at"], r["actor"], r["action"], r["target"], r["details"])
+            for r in self._rows(query)
+        )
+        return Page(items, total, offset, limit)
+
+    # --- directives (for the coverage screen) --------------------------------------------
+
+    def directives(self, limit: int = 50) -> list[DirectiveView]:
+        query = (
+            sa.select(ARTICLE.c.id, ARTICLE.c.title, ARTICLE.c.published_at)
+            .where(ARTICLE.c.kind == ArticleKind.DIRECTIVE.value, ARTICLE.c.routed.is_(True))
+            .order_by(ARTICLE.c.published_at.desc())
+            .limit(limit)
+        )
+        return [DirectiveView(r["id"], r["title"], r["published_at"]) for r in self._rows(query)]

@@ -1,0 +1,459 @@
+"""An in-memory stand-in for the core, with the same rules the screens rely on.
+
+Permissions: approvers approve, reject and reschedule; editors edit lead-ins; both act only
+inside the units their grants reach. Anything else raises ActionRefused with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from datetime import UTC, datetime, timedelta
+
+from channels.base import Problem, Severity
+from publisher.domain import (
+    AccountStatus,
+    Article,
+    ArticleKind,
+    ChannelAccount,
+    Pause,
+    PauseScope,
+    Platform,
+    Post,
+    PostState,
+    Role,
+    RoleGrant,
+    Unit,
+    User,
+)
+from publisher.plan_import import PlanRow
+from publisher.reports import ArticleInfo, Coverage, DeliveryFact, UnitInfo, compute_coverage
+from publisher.views import (
+    AccountView,
+    AuditView,
+    ChannelState,
+    DeliveryView,
+    DirectiveView,
+    Page,
+    PostDetail,
+    QueueFilter,
+    QueueItem,
+    local_day_bounds,
+)
+from tui.app import PublisherApp, TuiSettings, make_app
+from tui.ports import ActionRefused, ChannelPreview
+
+NOW = datetime(2026, 11, 14, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
+
+UNITS = [
+    Unit("CP", "Cổng Thông tin điện tử Chính phủ", "central", short_name="Cổng TTĐT Chính phủ"),
+    Unit("01", "Thành phố Hà Nội", "province", "CP"),
+    Unit("01001", "Phường Hoàn Kiếm", "commune", "01"),
+    Unit("79", "Thành phố Hồ Chí Minh", "province", "CP"),
+]
+ADMIN = User("admin", "Quản trị", (RoleGrant("CP", Role.ADMIN),))
+APPROVER_HN = User(
+    "duyet.hanoi",
+    "Lãnh đạo duyệt tin Hà Nội",
+    (RoleGrant("01", Role.APPROVER), RoleGrant("01", Role.EDITOR)),
+)
+EDITOR_HN = User("bientap.hanoi", "Biên tập viên Hà Nội", (RoleGrant("01", Role.EDITOR),))
+
+TITLES = [
+    "Thủ tướng chỉ đạo ứng phó bão số 13",
+    "Hà Nội khai mạc Lễ hội Văn hóa ẩm thực",
+    "Chính phủ ban hành Nghị định về chuyển đổi số",
+    "Phường Hoàn Kiếm ra quân vệ sinh môi trường",
+    "Thông báo lịch tiếp công dân tháng 11",
+]
+
+
+@dataclass
+class FakeBackend:
+    now: datetime = NOW
+    articles: dict[int, Article] = field(default_factory=dict)
+    posts: dict[int, Post] = field(default_factory=dict)
+    deliveries: dict[int, DeliveryView] = field(default_factory=dict)
+    accounts_list: list[ChannelAccount] = field(default_factory=list)
+    pause_list: list[Pause] = field(default_factory=list)
+    events: list[AuditView] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
+    calls: list[tuple[str, object]] = field(default_factory=list)
+
+    # --- seeding ---------------------------------------------------------------------
+
+    @classmethod
+    def sample(cls, posts: int = 6) -> FakeBackend:
+        fake = cls()
+        for code, platforms in (
+            ("CP", "facebook zalo telegram"),
+            ("01", "facebook zalo"),
+            ("01001", "facebook"),
+            ("79", "facebook"),
+        ):
+            for platform in platforms.split():
+                fake.accounts_list.append(
+                    ChannelAccount(
+                        id=f"{code}.{platform}",
+                        unit_code=code,
+                        platform=Platform(platform),
+                        external_id="100",
+                        display_name=f"Trang {code}",
+                        token_expires_at=NOW + timedelta(days=5 if code == "01001" else 200),
+                        status=AccountStatus.AUTH_FAILED if code == "79" else AccountStatus.ACTIVE,
+                    )
+                )
+        for n in range(1, posts + 1):
+            unit = ["01", "01001", "01", "79", "CP"][n % 5]
+            kind = ArticleKind.DIRECTIVE if n % 3 == 1 else ArticleKind.ARTICLE
+            fake.add_post(n, unit, TITLES[n % len(TITLES)], kind)
+        # one failure for the problems screen
+        failed = next(d for d in fake.deliveries.values() if d.unit_code == "01")
+        fake.deliveries[failed.id] = replace(
+            failed, state="failed", error_kind="auth", last_error="OAuthException code 190"
+        )
+        fake.posts[failed.post_id] = replace(fake.posts[failed.post_id], state=PostState.APPROVED)
+        fake.pause_list.append(
+            Pause(
+                PauseScope.UNIT,
+                "79",
+                "Bảo trì trang",
+                "admin",
+                NOW - timedelta(hours=1),
+                NOW + timedelta(hours=5),
+                id=1,
+            )
+        )
+        fake.record("admin", "pause", "unit:79", {"reason": "Bảo trì trang"})
+        return fake
+
+    def add_post(self, n: int, unit: str, title: str, kind: ArticleKind) -> None:
+        published = NOW - timedelta(minutes=30 * n)
+        self.articles[n] = Article(
+            guid=f"g{n}",
+            url=f"https://baochinhphu.vn/bai-{n}.htm",
+            title=title,
+            published_at=published,
+            summary="Tóm tắt: " + title,
+            body_text="Nội dung chi tiết của bài viết. " * 5,
+            source="baochinhphu.vn",
+            kind=kind,
+            unit_code="CP",
+            id=n,
+        )
+        self.posts[n] = Post(
+            article_id=n,
+            unit_code=unit,
+            state=PostState.AWAITING_APPROVAL,
+            scheduled_at=NOW + timedelta(hours=n),
+            id=n,
+        )
+        for account in self.accounts_list:
+            if account.unit_code == unit:
+                delivery_id = len(self.deliveries) + 1
+                self.deliveries[delivery_id] = DeliveryView(
+                    id=delivery_id,
+                    post_id=n,
+                    unit_code=unit,
+                    account_id=account.id,
+                    platform=account.platform.value,
+                    state="awaiting_approval",
+                    due_at=NOW + timedelta(hours=n),
+                    title=title,
+                )
+
+    def record(self, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+        seq = len(self.events) + 1
+        self.events.append(
+            AuditView(seq, self.now + timedelta(minutes=seq), actor, action, target, details)
+        )
+
+    # --- scope -----------------------------------------------------------------------
+
+    def _subtree(self, code: str) -> set[str]:
+        found = {code}
+        grew = True
+        while grew:
+            more = {u.code for u in UNITS if u.parent_code in found} - found
+            grew = bool(more)
+            found |= more
+        return found
+
+    def _visible(self, user: User) -> set[str]:
+        codes: set[str] = set()
+        for grant in user.grants:
+            codes |= self._subtree(grant.unit_code) if grant.subtree else {grant.unit_code}
+        return codes
+
+    def _may(self, user: User, unit: str, roles: tuple[Role, ...]) -> None:
+        for grant in user.grants:
+            reach = self._subtree(grant.unit_code) if grant.subtree else {grant.unit_code}
+            if unit in reach and (grant.role in roles or grant.role is Role.ADMIN):
+                return
+        names = "/".join(r.value for r in roles)
+        raise ActionRefused(f"{user.username} không có quyền {names} tại đơn vị {unit}")
+
+    def _post(self, user: User, post_id: int, roles: tuple[Role, ...]) -> Post:
+        post = self.posts.get(post_id)
+        if post is None:
+            raise ActionRefused(f"không có bài {post_id}")
+        self._may(user, post.unit_code, roles)
+        return post
+
+    # --- reads -----------------------------------------------------------------------
+
+    def units(self, user: User) -> list[Unit]:
+        visible = self._visible(user)
+        return [u for u in UNITS if u.code in visible]
+
+    def queue(self, user: User, wanted: QueueFilter, offset: int, limit: int) -> Page[QueueItem]:
+        visible = self._visible(user)
+        names = {u.code: u.name for u in UNITS}
+        items = []
+        for post in sorted(self.posts.values(), key=lambda p: p.id or 0):
+            article = self.articles[post.article_id]
+            channels = tuple(
+                ChannelState(d.platform, d.state, d.id)
+                for d in self.deliveries.values()
+                if d.post_id == post.id
+            )
+            if post.unit_code not in visible:
+                continue
+            if wanted.unit and post.unit_code != wanted.unit:
+                continue
+            if wanted.state and post.state.value != wanted.state:
+                continue
+            if wanted.kind and article.kind.value != wanted.kind:
+                continue
+            if wanted.channel and not any(c.platform == wanted.channel for c in channels):
+                continue
+            if wanted.day:
+                start, end = local_day_bounds(wanted.day)
+                if not (post.scheduled_at and start <= post.scheduled_at < end):
+                    continue
+            if wanted.search and wanted.search.lower() not in article.title.lower():
+                continue
+            items.append(
+                QueueItem(
+                    post_id=post.id or 0,
+                    unit_code=post.unit_code,
+                    unit_name=names[post.unit_code],
+                    title=article.title,
+                    kind=article.kind.value,
+                    state=post.state.value,
+                    scheduled_at=post.scheduled_at,
+                    created_at=article.published_at,
+                    lead_in=post.lead_in,
+                    channels=channels,
+                )
+            )
+        items.sort(key=lambda i: i.state != "awaiting_approval")
+        return Page(tuple(items[offset : offset + limit]), len(items), offset, limit)
+
+    def queue_counts(self, user: User) -> dict[str, int]:
+        visible = self._visible(user)
+        counts = {s.value: 0 for s in PostState}
+        for post in self.posts.values():
+            if post.unit_code in visible:
+                counts[post.state.value] += 1
+        return counts
+
+    def post(self, user: User, post_id: int) -> PostDetail | None:
+        post = self.posts.get(post_id)
+        if post is None or post.unit_code not in self._visible(user):
+            return None
+        unit = next(u for u in UNITS if u.code == post.unit_code)
+        deliveries = tuple(d for d in self.deliveries.values() if d.post_id == post_id)
+        return PostDetail(post, self.articles[post.article_id], unit, deliveries)
+
+    def previews(self, detail: PostDetail) -> list[ChannelPreview]:
+        out = []
+        for d in detail.deliveries:
+            text = "\n\n".join(
+                p for p in (detail.post.lead_in, detail.article.title, detail.article.summary) if p
+            )
+            limit = {"x": 280, "zalo": 2000}.get(d.platform, 63206)
+            problems: tuple[Problem, ...] = ()
+            if d.platform == "zalo":
+                problems = (Problem(Severity.WARNING, "no_cover", "Thiếu ảnh bìa cho bài Zalo"),)
+            out.append(
+                ChannelPreview(
+                    d.account_id,
+                    d.platform,
+                    text,
+                    detail.article.url,
+                    None,
+                    ("#ChinhPhu",),
+                    len(text),
+                    limit,
+                    problems,
+                )
+            )
+        return out
+
+    def calendar(
+        self, user: User, start: datetime, end: datetime, unit: str | None, channel: str | None
+    ) -> list[DeliveryView]:
+        visible = self._visible(user)
+        return sorted(
+            (
+                d
+                for d in self.deliveries.values()
+                if d.unit_code in visible
+                and start <= d.due_at < end
+                and (unit is None or d.unit_code == unit)
+                and (channel is None or d.platform == channel)
+            ),
+            key=lambda d: (d.due_at, d.id),
+        )
+
+    def accounts(self, user: User, now: datetime) -> list[AccountView]:
+        visible = self._visible(user)
+        names = {u.code: u.name for u in UNITS}
+        return [
+            AccountView(
+                a,
+                names[a.unit_code],
+                (a.token_expires_at - now).total_seconds() / 86400 if a.token_expires_at else None,
+            )
+            for a in self.accounts_list
+            if a.unit_code in visible
+        ]
+
+    def pauses(self, now: datetime) -> list[Pause]:
+        return [p for p in self.pause_list if p.active_at(now)]
+
+    def problems(self, user: User, offset: int, limit: int) -> Page[DeliveryView]:
+        visible = self._visible(user)
+        found = [
+            d
+            for d in self.deliveries.values()
+            if d.unit_code in visible and d.state in ("failed", "unknown", "needs_review")
+        ]
+        return Page(tuple(found[offset : offset + limit]), len(found), offset, limit)
+
+    def audit(self, text: str, offset: int, limit: int) -> Page[AuditView]:
+        found = [
+            e
+            for e in reversed(self.events)
+            if not text or text.lower() in f"{e.actor} {e.action} {e.target}".lower()
+        ]
+        return Page(tuple(found[offset : offset + limit]), len(found), offset, limit)
+
+    def directives(self) -> list[DirectiveView]:
+        return [
+            DirectiveView(a.id or 0, a.title, a.published_at)
+            for a in self.articles.values()
+            if a.kind is ArticleKind.DIRECTIVE
+        ]
+
+    def coverage(self, user: User, article_id: int, now: datetime) -> Coverage:
+        article = self.articles[article_id]
+        info = ArticleInfo(article_id, article.title, article.kind.value, article.published_at)
+        units = {u.code: UnitInfo(u.code, u.name, u.kind, f"/{u.code}/") for u in UNITS}
+        facts = [
+            DeliveryFact(
+                article_id, d.unit_code, d.account_id, d.platform, d.state, d.sent_at, d.id
+            )
+            for d in self.deliveries.values()
+            if self.posts[d.post_id].article_id == article_id
+        ]
+        targeted = {p.unit_code for p in self.posts.values() if p.article_id == article_id}
+        return compute_coverage(info, units, targeted, facts, now)
+
+    # --- decisions -------------------------------------------------------------------
+
+    def approve(self, user: User, post_ids: Sequence[int]) -> int:
+        for post_id in post_ids:
+            post = self._post(user, post_id, (Role.APPROVER,))
+            if post.state is not PostState.AWAITING_APPROVAL:
+                raise ActionRefused(f"bài {post_id} không ở trạng thái chờ duyệt")
+        for post_id in post_ids:
+            self.posts[post_id] = replace(self.posts[post_id], state=PostState.APPROVED)
+            for d in list(self.deliveries.values()):
+                if d.post_id == post_id:
+                    self.deliveries[d.id] = replace(d, state="pending")
+            self.record(user.username, "approve", f"post:{post_id}", {})
+        self.calls.append(("approve", tuple(post_ids)))
+        return len(post_ids)
+
+    def reject(self, user: User, post_id: int, reason: str) -> None:
+        self._post(user, post_id, (Role.APPROVER,))
+        self.posts[post_id] = replace(self.posts[post_id], state=PostState.REJECTED)
+        self.reasons[post_id] = reason
+        self.record(user.username, "reject", f"post:{post_id}", {"reason": reason})
+        self.calls.append(("reject", (post_id, reason)))
+
+    def edit_lead_in(self, user: User, post_id: int, lead_in: str) -> None:
+        self._post(user, post_id, (Role.EDITOR, Role.APPROVER))
+        self.posts[post_id] = replace(self.posts[post_id], lead_in=lead_in)
+        self.record(user.username, "edit_lead_in", f"post:{post_id}", {"lead_in": lead_in})
+        self.calls.append(("edit_lead_in", (post_id, lead_in)))
+
+    def reschedule(self, user: User, post_id: int, when: datetime) -> None:
+        self._post(user, post_id, (Role.APPROVER, Role.EDITOR))
+        self.posts[post_id] = replace(self.posts[post_id], scheduled_at=when)
+        for d in list(self.deliveries.values()):
+            if d.post_id == post_id:
+                self.deliveries[d.id] = replace(d, due_at=when)
+        self.record(user.username, "reschedule", f"post:{post_id}", {"at": when.isoformat()})
+        self.calls.append(("reschedule", (post_id, when)))
+
+    def post_now(self, user: User, post_id: int) -> None:
+        self.reschedule(user, post_id, self.now)
+        self.calls.append(("post_now", post_id))
+
+    def retry(self, user: User, delivery_id: int) -> None:
+        d = self.deliveries[delivery_id]
+        self._may(user, d.unit_code, (Role.APPROVER,))
+        self.deliveries[delivery_id] = replace(d, state="pending", last_error=None, error_kind=None)
+        self.record(user.username, "retry", f"delivery:{delivery_id}", {})
+        self.calls.append(("retry", delivery_id))
+
+    def cancel(self, user: User, post_id: int, reason: str) -> None:
+        self._post(user, post_id, (Role.APPROVER,))
+        self.posts[post_id] = replace(self.posts[post_id], state=PostState.CANCELLED)
+        self.calls.append(("cancel", (post_id, reason)))
+
+    def pause(
+        self, user: User, scope: PauseScope, target: str, reason: str, until: datetime | None
+    ) -> None:
+        if scope in (PauseScope.UNIT, PauseScope.SUBTREE):
+            self._may(user, target, (Role.APPROVER,))
+        elif not any(g.role is Role.ADMIN for g in user.grants):
+            raise ActionRefused("chỉ quản trị mới dừng được cả một kênh")
+        self.pause_list.append(
+            Pause(
+                scope, target, reason, user.username, self.now, until, id=len(self.pause_list) + 1
+            )
+        )
+        self.record(user.username, "pause", f"{scope.value}:{target}", {"reason": reason})
+        self.calls.append(("pause", (scope, target, reason, until)))
+
+    def resume(self, user: User, pause_id: int, reason: str) -> None:
+        pause = next(p for p in self.pause_list if p.id == pause_id)
+        if pause.scope in (PauseScope.UNIT, PauseScope.SUBTREE):
+            self._may(user, pause.target, (Role.APPROVER,))
+        self.pause_list.remove(pause)
+        self.record(user.username, "resume", f"{pause.scope.value}:{pause.target}", {})
+        self.calls.append(("resume", (pause_id, reason)))
+
+    def import_plan(self, user: User, rows: Sequence[PlanRow]) -> int:
+        for row in rows:
+            self._may(user, row.unit_code, (Role.EDITOR, Role.APPROVER))
+        self.calls.append(("import_plan", len(rows)))
+        return len(rows)
+
+
+def build(fake: FakeBackend, user: User = APPROVER_HN, language: str = "vi") -> PublisherApp:
+    settings = TuiSettings(user=user, language=language, poll_seconds=0, clock=lambda: NOW)
+    return make_app(settings, fake)
+
+
+async def settle(pilot: Any) -> None:
+    """Wait until the workers (reads and decisions) are done and the screen has redrawn."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
