@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -17,13 +18,15 @@ import sqlalchemy as sa
 
 from channels.base import Receipt
 from publisher.delivery.jobs import Job, NewDelivery, SweepResult
-from publisher.domain import AccountStatus, DeliveryState, Pause, PauseScope
+from publisher.domain import AccountStatus, DeliveryState, Pause, PauseScope, PostState
 from publisher.store.tables import (
+    ArticleRow,
     ChannelAccountRow,
     DeliveryAttemptRow,
     DeliveryRow,
     IncidentRow,
     PauseRow,
+    PostRow,
     RateLimitRow,
     UnitRow,
 )
@@ -676,3 +679,133 @@ class SqlDeliveryStore:
         with self.read() as conn:
             rows = conn.execute(sa.select(D.c.state, sa.func.count()).group_by(D.c.state))
             return {state: int(n) for state, n in rows}
+
+
+# --- posts: fan-out and decisions ------------------------------------------------------------
+
+POST = table_of(PostRow)
+ARTICLE = table_of(ArticleRow)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPost:
+    unit_code: str
+    state: PostState
+    priority: int
+    expires_at: datetime | None
+    deliveries: tuple[NewDelivery, ...]  # post_id is filled in at insert (0 here)
+
+
+class SqlPostStore:
+    """Posts and the decisions on them; shares the delivery store's transactions."""
+
+    def __init__(self, deliveries: SqlDeliveryStore) -> None:
+        self.deliveries = deliveries
+        self.is_sqlite = deliveries.is_sqlite
+
+    def fan_out(
+        self, article_id: int, plans: list[PlannedPost], now: datetime, actor: str
+    ) -> tuple[int, int]:
+        """All posts and deliveries of one article in one transaction (an outbox): pages of
+        1,000 rows, existing (article, unit) and (post, account) pairs left alone."""
+        from publisher import audit
+
+        store = self.deliveries
+        with store.write() as conn:
+            post_rows: list[dict[str, Any]] = [
+                {
+                    "article_id": article_id,
+                    "unit_code": plan.unit_code,
+                    "state": plan.state.value,
+                    "priority": plan.priority,
+                    "expires_at": plan.expires_at,
+                    "approvals": [],
+                    "lead_in": "",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for plan in plans
+            ]
+            statement = store.insert_ignoring(POST, ("article_id", "unit_code"))
+            posts = 0
+            for start in range(0, len(post_rows), 1000):
+                posts += max(conn.execute(statement, post_rows[start : start + 1000]).rowcount, 0)
+            ids = dict(
+                conn.execute(
+                    sa.select(POST.c.unit_code, POST.c.id).where(POST.c.article_id == article_id)
+                ).all()
+            )
+            news = [
+                replace(d, post_id=ids[plan.unit_code]) for plan in plans for d in plan.deliveries
+            ]
+            deliveries = store.insert_deliveries(conn, news, now)
+            conn.execute(sa.update(ARTICLE).where(ARTICLE.c.id == article_id).values(routed=True))
+            audit.append(
+                conn,
+                self.is_sqlite,
+                at=now,
+                actor=actor,
+                action="route",
+                target=f"article:{article_id}",
+                details={"posts": posts, "deliveries": deliveries},
+            )
+            return posts, deliveries
+
+    def posts(self, conn: sa.Connection, post_ids: list[int]) -> list[Any]:
+        return list(conn.execute(sa.select(POST).where(POST.c.id.in_(post_ids))).all())
+
+    def set_post(self, conn: sa.Connection, post_id: int, **values: Any) -> None:
+        conn.execute(sa.update(POST).where(POST.c.id == post_id).values(**values))
+
+    def move_deliveries(
+        self,
+        conn: sa.Connection,
+        post_id: int,
+        from_states: tuple[str, ...],
+        **values: Any,
+    ) -> int:
+        """Change the post's deliveries that are in `from_states` (never in-flight ones)."""
+        return int(
+            conn.execute(
+                sa.update(D)
+                .where(D.c.post_id == post_id, D.c.state.in_(from_states))
+                .values(**values)
+            ).rowcount
+        )
+
+    def add_pause(self, conn: sa.Connection, pause: Pause) -> int:
+        return int(
+            conn.execute(
+                sa.insert(PAUSE)
+                .values(
+                    scope=pause.scope.value,
+                    target=pause.target,
+                    reason=pause.reason,
+                    created_by=pause.created_by,
+                    created_at=pause.created_at,
+                    until=pause.until,
+                )
+                .returning(PAUSE.c.id)
+            ).scalar_one()
+        )
+
+    def lift_pauses(
+        self,
+        conn: sa.Connection,
+        scope: PauseScope,
+        target: str,
+        by: str,
+        reason: str,
+        now: datetime,
+    ) -> int:
+        return int(
+            conn.execute(
+                sa.update(PAUSE)
+                .where(
+                    PAUSE.c.scope == scope.value,
+                    PAUSE.c.target == target,
+                    PAUSE.c.lifted_at.is_(None),
+                )
+                .values(lifted_at=now, lifted_by=by, lift_reason=reason)
+            ).rowcount
+        )

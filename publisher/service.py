@@ -1,0 +1,521 @@
+"""The use cases the CLI, the TUI and the API call. Each checks permissions and writes an
+audit event in the same transaction as the change it records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from publisher import audit, routing, schedule, workflow
+from publisher.delivery.jobs import NewDelivery
+from publisher.domain import (
+    Article,
+    ArticleKind,
+    DeliveryState,
+    Pause,
+    PauseScope,
+    PostState,
+    User,
+)
+from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile, policy_kind
+from publisher.store.delivery_sql import (
+    ARTICLE,
+    POST,
+    D,
+    PlannedPost,
+    SqlDeliveryStore,
+    SqlPostStore,
+)
+from publisher.store.repository import Repository
+from publisher.workflow import Action
+
+WAITING = (DeliveryState.AWAITING_APPROVAL.value,)
+NOT_STARTED = (
+    DeliveryState.AWAITING_APPROVAL.value,
+    DeliveryState.PENDING.value,
+    DeliveryState.RETRY_WAIT.value,
+)
+RETRYABLE = (
+    DeliveryState.FAILED.value,
+    DeliveryState.NEEDS_REVIEW.value,
+    DeliveryState.EXPIRED.value,
+)
+
+
+class ServiceError(Exception):
+    """A refused request: one line for a person."""
+
+
+class PermissionDenied(ServiceError):
+    pass
+
+
+class NotFound(ServiceError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    post_id: int
+    article_id: int
+    title: str
+    unit_code: str
+    state: str
+    priority: int
+    deliveries: dict[str, int]  # delivery state → count
+
+
+def article_from_row(m: Any) -> Article:
+    return Article(
+        id=m["id"],
+        guid=m["guid"],
+        url=m["url"],
+        title=m["title"],
+        published_at=m["published_at"],
+        summary=m["summary"],
+        body_html=m["body_html"],
+        body_text=m["body_text"],
+        images=tuple(m["images"] or ()),
+        video=m["video"],
+        language=m["language"],
+        source=m["source_name"],
+        kind=ArticleKind(m["kind"]),
+        unit_code=m["unit_code"],
+        category=m["category"],
+        urgent=m["urgent"],
+        content_hash=m["content_hash"],
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        directory: Repository,
+        routing_rules: RoutingFile | None = None,
+        policy: PolicyFile | None = None,
+        schedule_rules: ScheduleFile | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = SqlDeliveryStore(engine)
+        self.posts = SqlPostStore(self.store)
+        self.directory = directory
+        self.routing = routing_rules or RoutingFile()
+        self.policy = policy or PolicyFile()
+        self.schedule = schedule_rules or ScheduleFile()
+        self.clock = clock
+        self._tree: routing.UnitTree | None = None
+
+    # --- helpers -----------------------------------------------------------------------
+
+    @property
+    def tree(self) -> routing.UnitTree:
+        if self._tree is None:
+            self._tree = routing.UnitTree(self.directory.list_units())
+        return self._tree
+
+    def user(self, username: str) -> User:
+        user = self.directory.get_user(username)
+        if user is None:
+            raise NotFound(f'unknown user "{username}"')
+        return user
+
+    def _require(self, user: User, action: Action, unit_code: str, kind: str = "article") -> None:
+        ancestors = self.tree.ancestors(unit_code)
+        rule = workflow.policy_for(self.policy, kind, unit_code, ancestors)
+        if not workflow.may(user, action, unit_code, ancestors, rule):
+            raise PermissionDenied(f"{user.username} may not {action.value} for unit {unit_code}")
+
+    def _audit(
+        self, conn: sa.Connection, actor: str, action: str, target: str, **details: Any
+    ) -> None:
+        audit.append(
+            conn,
+            self.store.is_sqlite,
+            at=self.clock(),
+            actor=actor,
+            action=action,
+            target=target,
+            details=details,
+        )
+
+    def _post_kind(self, conn: sa.Connection, post: Any) -> str:
+        kind = conn.execute(
+            sa.select(ARTICLE.c.kind).where(ARTICLE.c.id == post.article_id)
+        ).scalar_one()
+        nominated = (post.decision_reason or "").startswith("nominated")
+        return policy_kind(ArticleKind(kind), nominated)
+
+    def _load_posts(self, conn: sa.Connection, post_ids: Sequence[int]) -> list[Any]:
+        rows = {row.id: row for row in self.posts.posts(conn, list(post_ids))}
+        missing = [str(i) for i in post_ids if i not in rows]
+        if missing:
+            raise NotFound(f"unknown post(s): {', '.join(missing)}")
+        return [rows[i] for i in post_ids]
+
+    # --- routing -----------------------------------------------------------------------
+
+    def load_article(self, article_id: int) -> Article:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(ARTICLE).where(ARTICLE.c.id == article_id)).first()
+        if row is None:
+            raise NotFound(f"unknown article {article_id}")
+        return article_from_row(row._mapping)
+
+    def plan(
+        self,
+        article: Article,
+        targets: list[routing.Target],
+        now: datetime,
+        nominated: bool = False,
+    ) -> list[PlannedPost]:
+        assert article.id is not None
+        kind = policy_kind(article.kind, nominated)
+        priority = schedule.priority_for(article.urgent, self.schedule)
+        expires = schedule.expiry_for(now, article.kind, self.schedule)
+        plans: list[PlannedPost] = []
+        for target in targets:
+            rule = workflow.policy_for(
+                self.policy, kind, target.unit_code, self.tree.ancestors(target.unit_code)
+            )
+            approved = workflow.progress(rule, ()).approved
+            state = DeliveryState.PENDING if approved else DeliveryState.AWAITING_APPROVAL
+            deliveries = tuple(
+                NewDelivery(
+                    post_id=0,
+                    article_id=article.id,
+                    unit_code=target.unit_code,
+                    account_id=account.id,
+                    platform=account.platform.value,
+                    due_at=schedule.plan_due(
+                        now,
+                        self.schedule.for_account(account.id, account.platform.value),
+                        self.schedule,
+                        urgent=article.urgent,
+                        stagger_key=f"{article.id}:{account.id}",
+                    ),
+                    state=state,
+                    expires_at=expires,
+                    priority=priority,
+                )
+                for account in target.accounts
+            )
+            plans.append(
+                PlannedPost(
+                    unit_code=target.unit_code,
+                    state=PostState.APPROVED if approved else PostState.AWAITING_APPROVAL,
+                    priority=priority,
+                    expires_at=expires,
+                    deliveries=deliveries,
+                )
+            )
+        return plans
+
+    def route_article(self, article_id: int, actor: str = "system") -> tuple[int, int]:
+        """Fan an article out to its units and accounts, all in one transaction."""
+        article = self.load_article(article_id)
+        now = self.clock()
+        targets = routing.route(article, self.tree, self.directory.list_accounts(), self.routing)
+        return self.posts.fan_out(article_id, self.plan(article, targets, now), now, actor)
+
+    def nominate(self, post_id: int, username: str) -> tuple[int, int]:
+        """Push a unit's article up to its parent (or the central portal), awaiting approval
+        there: accepting it is approving that post."""
+        user = self.user(username)
+        with self.store.read() as conn:
+            [post] = self._load_posts(conn, [post_id])
+        self._require(user, Action.NOMINATE, post.unit_code)
+        target = routing.nomination_target(post.unit_code, self.tree, self.routing)
+        if target is None:
+            raise ServiceError(f"unit {post.unit_code} has nowhere to nominate to")
+        article = self.load_article(post.article_id)
+        accounts = self.directory.list_accounts([target])
+        account_list = routing.accounts_for(target, article.language, {target: accounts})
+        now = self.clock()
+        [plan] = self.plan(article, [routing.Target(target, account_list)], now, nominated=True)
+        plan = PlannedPost(
+            plan.unit_code,
+            PostState.AWAITING_APPROVAL,
+            plan.priority,
+            plan.expires_at,
+            tuple(_awaiting(d) for d in plan.deliveries),
+        )
+        result = self.posts.fan_out(post.article_id, [plan], now, username)
+        with self.store.write() as conn:
+            conn.execute(
+                sa.update(POST)
+                .where(POST.c.article_id == post.article_id, POST.c.unit_code == target)
+                .values(decision_reason=f"nominated by {post.unit_code}")
+            )
+            self._audit(conn, username, "nominate", f"post:{post_id}", to=target)
+        return result
+
+    # --- decisions ---------------------------------------------------------------------
+
+    def approve(self, post_ids: Sequence[int], username: str) -> list[int]:
+        """Sign the waiting step; a post whose last step is signed goes to the queue.
+        Returns the posts now fully approved."""
+        user = self.user(username)
+        done: list[int] = []
+        with self.store.write() as conn:
+            for post in self._load_posts(conn, post_ids):
+                if post.state != PostState.AWAITING_APPROVAL.value:
+                    raise ServiceError(f"post {post.id} is {post.state}, not awaiting approval")
+                kind = self._post_kind(conn, post)
+                self._require(user, Action.APPROVE, post.unit_code, kind)
+                rule = workflow.policy_for(
+                    self.policy, kind, post.unit_code, self.tree.ancestors(post.unit_code)
+                )
+                signed = workflow.sign(rule, tuple(post.approvals), user)
+                if signed is None:
+                    raise PermissionDenied(f"{username} is not an approver of this step")
+                approved = workflow.progress(rule, signed).approved
+                now = self.clock()
+                self.posts.set_post(
+                    conn,
+                    post.id,
+                    approvals=list(signed),
+                    state=(PostState.APPROVED if approved else PostState.AWAITING_APPROVAL).value,
+                    decided_by=username,
+                    updated_at=now,
+                )
+                if approved:
+                    self.posts.move_deliveries(
+                        conn, post.id, WAITING, state=DeliveryState.PENDING.value, updated_at=now
+                    )
+                    done.append(post.id)
+                self._audit(conn, username, "approve", f"post:{post.id}", complete=approved)
+        return done
+
+    def pending_for(self, username: str, unit: str | None = None) -> list[int]:
+        """Posts waiting that `username` may approve (optionally within one unit's subtree)."""
+        user = self.user(username)
+        scope = set(self.tree.subtree(unit)) if unit else None
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(POST.c.id, POST.c.unit_code, POST.c.article_id, POST.c.decision_reason)
+                .where(POST.c.state == PostState.AWAITING_APPROVAL.value)
+                .order_by(POST.c.id)
+            ).all()
+            allowed = []
+            for row in rows:
+                if scope is not None and row.unit_code not in scope:
+                    continue
+                kind = self._post_kind(conn, row)
+                ancestors = self.tree.ancestors(row.unit_code)
+                rule = workflow.policy_for(self.policy, kind, row.unit_code, ancestors)
+                if workflow.may(user, Action.APPROVE, row.unit_code, ancestors, rule):
+                    allowed.append(row.id)
+        return allowed
+
+    def reject(self, post_ids: Sequence[int], username: str, reason: str) -> None:
+        if not reason.strip():
+            raise ServiceError("a rejection needs a reason")
+        user = self.user(username)
+        with self.store.write() as conn:
+            for post in self._load_posts(conn, post_ids):
+                self._require(user, Action.REJECT, post.unit_code, self._post_kind(conn, post))
+                now = self.clock()
+                self.posts.set_post(
+                    conn,
+                    post.id,
+                    state=PostState.REJECTED.value,
+                    decided_by=username,
+                    decision_reason=reason,
+                    updated_at=now,
+                )
+                self.posts.move_deliveries(
+                    conn, post.id, NOT_STARTED, state=DeliveryState.CANCELLED.value, updated_at=now
+                )
+                self._audit(conn, username, "reject", f"post:{post.id}", reason=reason)
+
+    def edit_lead_in(self, post_id: int, username: str, lead_in: str) -> None:
+        user = self.user(username)
+        with self.store.write() as conn:
+            [post] = self._load_posts(conn, [post_id])
+            self._require(user, Action.EDIT, post.unit_code)
+            now = self.clock()
+            self.posts.set_post(conn, post.id, lead_in=lead_in, updated_at=now)
+            # Stored payloads were built from the old text: rebuild them at send time.
+            self.posts.move_deliveries(conn, post.id, NOT_STARTED, payload=None, updated_at=now)
+            self._audit(conn, username, "edit", f"post:{post.id}", lead_in=lead_in)
+
+    def reschedule(self, post_ids: Sequence[int], username: str, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ServiceError("the time needs a UTC offset, e.g. 2026-11-24T08:00+07:00")
+        user = self.user(username)
+        with self.store.write() as conn:
+            for post in self._load_posts(conn, post_ids):
+                self._require(user, Action.SCHEDULE, post.unit_code)
+                now = self.clock()
+                self.posts.set_post(conn, post.id, scheduled_at=at, updated_at=now)
+                self.posts.move_deliveries(conn, post.id, NOT_STARTED, due_at=at, updated_at=now)
+                self._audit(conn, username, "reschedule", f"post:{post.id}", at=at.isoformat())
+
+    def post_now(self, post_id: int, username: str) -> None:
+        user = self.user(username)
+        with self.store.write() as conn:
+            [post] = self._load_posts(conn, [post_id])
+            self._require(user, Action.POST_NOW, post.unit_code)
+            if post.state != PostState.APPROVED.value:
+                raise ServiceError(f"post {post.id} is {post.state}: approve it first")
+            now = self.clock()
+            self.posts.move_deliveries(
+                conn, post.id, NOT_STARTED[1:], due_at=now, priority=1000, updated_at=now
+            )
+            self._audit(conn, username, "post_now", f"post:{post.id}")
+
+    def cancel(self, post_id: int, username: str, reason: str = "") -> None:
+        user = self.user(username)
+        with self.store.write() as conn:
+            [post] = self._load_posts(conn, [post_id])
+            self._require(user, Action.CANCEL, post.unit_code)
+            now = self.clock()
+            self.posts.set_post(conn, post.id, state=PostState.CANCELLED.value, updated_at=now)
+            self.posts.move_deliveries(
+                conn, post.id, NOT_STARTED, state=DeliveryState.CANCELLED.value, updated_at=now
+            )
+            self._audit(conn, username, "cancel", f"post:{post.id}", reason=reason)
+
+    def retry(self, delivery_id: int, username: str, reason: str = "") -> None:
+        """A person has checked: send again a failed, expired or needs-review delivery."""
+        user = self.user(username)
+        with self.store.write() as conn:
+            row = conn.execute(sa.select(D).where(D.c.id == delivery_id)).first()
+            if row is None:
+                raise NotFound(f"unknown delivery {delivery_id}")
+            self._require(user, Action.RETRY, row.unit_code)
+            if row.state not in RETRYABLE:
+                raise ServiceError(f"delivery {delivery_id} is {row.state}: nothing to retry")
+            now = self.clock()
+            conn.execute(
+                sa.update(D)
+                .where(D.c.id == delivery_id, D.c.state == row.state)
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    due_at=now,
+                    expires_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+            )
+            self._audit(conn, username, "retry", f"delivery:{delivery_id}", reason=reason)
+
+    # --- pause -------------------------------------------------------------------------
+
+    def _pause_unit(self, scope: PauseScope, target: str) -> str:
+        if scope in (PauseScope.UNIT, PauseScope.SUBTREE):
+            if target not in self.tree.units:
+                raise NotFound(f'unknown unit "{target}"')
+            return target
+        if scope is PauseScope.ACCOUNT:
+            account = self.directory.get_account(target)
+            if account is None:
+                raise NotFound(f'unknown channel account "{target}"')
+            return account.unit_code
+        return self.tree.root or ""
+
+    def pause(
+        self,
+        scope: PauseScope,
+        target: str,
+        reason: str,
+        username: str,
+        until: datetime | None = None,
+    ) -> int:
+        if not reason.strip():
+            raise ServiceError("a pause needs a reason")
+        user = self.user(username)
+        self._require(user, Action.PAUSE, self._pause_unit(scope, target))
+        now = self.clock()
+        pause = Pause(scope, target, reason, username, now, until)
+        with self.store.write() as conn:
+            pause_id = self.posts.add_pause(conn, pause)
+            self._audit(
+                conn,
+                username,
+                "pause",
+                f"{scope.value}:{target}",
+                reason=reason,
+                until=until.isoformat() if until else None,
+            )
+        return pause_id
+
+    def resume(self, scope: PauseScope, target: str, reason: str, username: str) -> int:
+        user = self.user(username)
+        self._require(user, Action.RESUME, self._pause_unit(scope, target))
+        with self.store.write() as conn:
+            lifted = self.posts.lift_pauses(conn, scope, target, username, reason, self.clock())
+            self._audit(conn, username, "resume", f"{scope.value}:{target}", reason=reason)
+        return lifted
+
+    # --- queue -------------------------------------------------------------------------
+
+    def queue(
+        self,
+        username: str,
+        *,
+        unit: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[QueueItem]:
+        """Posts of the units the user may see, newest first, with their delivery counts."""
+        user = self.user(username)
+        roots = [unit] if unit else [g.unit_code for g in user.grants]
+        visible: set[str] = set()
+        for code in roots:
+            if code in self.tree.units and workflow.may(
+                user, Action.VIEW, code, self.tree.ancestors(code)
+            ):
+                visible.update(self.tree.subtree(code))
+        if not visible:
+            return []
+        with self.store.read() as conn:
+            query = (
+                sa.select(
+                    POST.c.id,
+                    POST.c.article_id,
+                    POST.c.unit_code,
+                    POST.c.state,
+                    POST.c.priority,
+                    ARTICLE.c.title,
+                )
+                .join(ARTICLE, ARTICLE.c.id == POST.c.article_id)
+                .where(POST.c.unit_code.in_(sorted(visible)))
+                .order_by(POST.c.priority.desc(), POST.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            if state:
+                query = query.where(POST.c.state == state)
+            rows = conn.execute(query).all()
+            counts: dict[int, dict[str, int]] = {}
+            if rows:
+                for post_id, d_state, n in conn.execute(
+                    sa.select(D.c.post_id, D.c.state, sa.func.count())
+                    .where(D.c.post_id.in_([r.id for r in rows]))
+                    .group_by(D.c.post_id, D.c.state)
+                ):
+                    counts.setdefault(post_id, {})[d_state] = int(n)
+        return [
+            QueueItem(
+                r.id, r.article_id, r.title, r.unit_code, r.state, r.priority, counts.get(r.id, {})
+            )
+            for r in rows
+        ]
+
+
+def _awaiting(d: NewDelivery) -> NewDelivery:
+    from dataclasses import replace
+
+    return replace(d, state=DeliveryState.AWAITING_APPROVAL)
