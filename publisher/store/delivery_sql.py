@@ -168,11 +168,12 @@ class SqlDeliveryStore:
             }
             for d in deliveries
         ]
+        # RETURNING counts the rows really inserted on both databases (executemany rowcount
+        # is not reliable on PostgreSQL); SQLAlchemy sends pages of 1,000 rows per statement.
+        statement = self.insert_ignoring(D, ("post_id", "account_id")).returning(D.c.id)
         inserted = 0
-        statement = self.insert_ignoring(D, ("post_id", "account_id"))
         for start in range(0, len(rows), 1000):
-            result = conn.execute(statement, rows[start : start + 1000])
-            inserted += max(result.rowcount, 0)
+            inserted += len(conn.execute(statement, rows[start : start + 1000]).all())
         return inserted
 
     def insert_ignoring(self, table: sa.Table, key: tuple[str, ...]) -> Any:
@@ -726,10 +727,12 @@ class SqlPostStore:
                 }
                 for plan in plans
             ]
-            statement = store.insert_ignoring(POST, ("article_id", "unit_code"))
+            statement = store.insert_ignoring(POST, ("article_id", "unit_code")).returning(
+                POST.c.id
+            )
             posts = 0
             for start in range(0, len(post_rows), 1000):
-                posts += max(conn.execute(statement, post_rows[start : start + 1000]).rowcount, 0)
+                posts += len(conn.execute(statement, post_rows[start : start + 1000]).all())
             ids = dict(
                 conn.execute(
                     sa.select(POST.c.unit_code, POST.c.id).where(POST.c.article_id == article_id)
