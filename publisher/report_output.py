@@ -411,7 +411,9 @@ def write_coverage_png(coverage: Coverage, path: Path) -> Path:
     article = coverage.article
     elapsed_min = max(0.0, (coverage.now - article.published_at).total_seconds() / 60.0)
     longest_min = max((lag / 60.0 for lag in coverage.total.lags_s), default=0.0)
-    horizon_min = max(elapsed_min, longest_min, 1.0)
+    # Show the part where things happen: up to a bit past the last post (at least the first
+    # hour, or the time elapsed if shorter), not the days of flat line after it.
+    horizon_min = max(longest_min * 1.15, min(elapsed_min, 60.0), 1.0)
     scale, axis_label = _time_axis(horizon_min)
 
     groups = [*coverage.levels]
@@ -502,11 +504,11 @@ def write_coverage_png(coverage: Coverage, path: Path) -> Path:
         f"Mức độ phủ sóng chỉ đạo: {title}",
         fontsize=15,
         fontweight="bold",
-        y=0.975,
+        y=0.985,
     )
     figure.text(
         0.5,
-        0.928,
+        0.915,
         f"Coverage of {article.kind} #{article.id}, published "
         f"{local_time(article.published_at)} (+07), as of {local_time(coverage.now)}: "
         f"{coverage.total.sent}/{coverage.total.targeted} deliveries sent "
@@ -517,7 +519,7 @@ def write_coverage_png(coverage: Coverage, path: Path) -> Path:
         color="#333333",
     )
     figure.tight_layout(rect=(0, 0, 1, 0.935))
-    figure.subplots_adjust(top=0.84)  # tight_layout leaves a gap under the subtitle
+    figure.subplots_adjust(top=0.82)  # tight_layout leaves a gap under the subtitle
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     plt.close(figure)
