@@ -28,7 +28,14 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202
 
 def clean_text(text: str) -> str:
     """NFC, no markup, no control or bidi characters, tidy white space, paragraphs kept."""
-    text = _TAG_RE.sub(" ", nfc(text))
+    text = nfc(text)
+    # Repeat until nothing changes: removing an inner tag can join the pieces of an outer one
+    # (`<iframe srcdoc="<script>x</script>">` becomes `<iframe srcdoc=" x ">` after one pass).
+    while True:
+        stripped = _TAG_RE.sub(" ", text)
+        if stripped == text:
+            break
+        text = stripped
     text = _CONTROL_RE.sub("", text).replace("\t", " ")
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n|\n", text)]
     return "\n\n".join(p for p in paragraphs if p)
