@@ -565,3 +565,15 @@ class Views:
             .limit(limit)
         )
         return [DirectiveView(r["id"], r["title"], r["published_at"]) for r in self._rows(query)]
+
+    # --- plan import -------------------------------------------------------------------
+
+    def existing_articles(self, ids: Sequence[int]) -> set[int]:
+        """Which of these article ids are stored."""
+        found: set[int] = set()
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), 500):  # stay under every driver's parameter limit
+            chunk = wanted[start : start + 500]
+            query = sa.select(ARTICLE.c.id).where(ARTICLE.c.id.in_(chunk))
+            found.update(int(r["id"]) for r in self._rows(query))
+        return found

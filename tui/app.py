@@ -106,7 +106,7 @@ class PublisherApp(App[None]):
         i18n.set_language("en" if i18n.language() == "vi" else "vi")
         self._relabel()
         await self.relabel_screen(self.screen)
-        self.notify(_("Language: Vietnamese"), timeout=2)
+        self.notify(_("Language switched"), timeout=2)
 
     async def relabel_screen(self, screen: Screen[Any]) -> None:
         relabel = getattr(screen, "relabel", None)

@@ -348,6 +348,9 @@ class FakeBackend:
             if a.kind is ArticleKind.DIRECTIVE
         ]
 
+    def existing_articles(self, ids: Sequence[int]) -> set[int]:
+        return {i for i in ids if i in self.articles}
+
     def coverage(self, user: User, article_id: int, now: datetime) -> Coverage:
         article = self.articles[article_id]
         info = ArticleInfo(article_id, article.title, article.kind.value, article.published_at)

@@ -1,0 +1,208 @@
+"""Each screen's main path, driven by the keyboard as an editor would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, TabbedContent
+
+from publisher.domain import PauseScope, PostState
+from tui import i18n
+from tui.screens.audit import AuditScreen
+from tui.screens.calendar import CalendarScreen
+from tui.screens.coverage import CoverageScreen
+from tui.screens.pause_dialog import PauseDialog
+from tui.screens.plan import PlanScreen
+from tui.screens.post import PostScreen
+from tui.screens.problems import ProblemsScreen
+from tui.screens.units import UnitsScreen
+from tui_fakes import ADMIN, NOW, FakeBackend, build, settle
+
+
+async def test_post_screen_shows_each_channel_and_edits_the_lead_in(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PostScreen)
+        tabs = screen.query_one("#channel-tabs", TabbedContent)
+        assert tabs.tab_count == len(screen.detail.deliveries) > 0
+        await pilot.press("e")
+        await settle(pilot)
+        app.screen.query_one("#dialog-input", Input).value = "Tin Hà Nội:"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert fake.posts[screen.post_id].lead_in == "Tin Hà Nội:"
+        assert screen.previews[0].text.startswith("Tin Hà Nội:")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, PostScreen)
+
+
+async def test_pause_and_resume_a_unit(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, UnitsScreen)
+        await pilot.press("down")  # the first unit under the root: 01
+        await settle(pilot)
+        assert app.screen.selected == "01"
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, PauseDialog)
+        await pilot.press(*"Sự cố an ninh")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ("pause", (PauseScope.SUBTREE, "01", "Sự cố an ninh", None)) in fake.calls
+        units = app.screen
+        assert isinstance(units, UnitsScreen)
+        mine = next(p for p in units.pause_rows if p.target == "01")
+        pauses = units.query_one("#pause-list", DataTable)
+        pauses.focus()
+        pauses.move_cursor(row=units.pause_rows.index(mine))
+        await pilot.press("u")
+        await settle(pilot)
+        await pilot.press(*"Đã xử lý")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ("resume", (mine.id, "Đã xử lý")) in fake.calls
+
+
+async def test_expiring_token_is_highlighted(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        table = app.screen.query_one("#account-table", DataTable)
+        cells = [str(table.get_row_at(i)[4]) for i in range(table.row_count)]
+        assert any("còn 5 ngày" in c for c in cells), cells
+
+
+async def test_retry_a_failed_delivery(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+        assert isinstance(app.screen, ProblemsScreen)
+        failed = app.screen.page.items[0]
+        await pilot.press("t")
+        await settle(pilot)
+        assert ("retry", failed.id) in fake.calls
+        assert fake.deliveries[failed.id].state == "pending"
+        assert app.screen.page.total == 0
+
+
+async def test_audit_filter(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")  # one approval to find in the trail
+        await settle(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        assert app.screen.page.total == 2
+        await pilot.press("slash", *"approve")
+        await settle(pilot)
+        assert [e.action for e in app.screen.page.items] == ["approve"]
+
+
+async def test_calendar_moves_a_post_one_hour_later(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CalendarScreen)
+        grid = screen.query_one("#calendar-grid", DataTable)
+        (row_key, slot), entries = next(iter(screen.cells.items()))
+        grid.cursor_coordinate = grid.cursor_coordinate._replace(
+            row=screen.row_keys.index(row_key), column=slot + 1
+        )
+        before = entries[0].due_at
+        await pilot.press("plus")
+        await settle(pilot)
+        assert fake.posts[entries[0].post_id].scheduled_at == before.replace(hour=before.hour + 1)
+        await pilot.press("w")
+        await settle(pilot)
+        assert len(grid.columns) == 8
+
+
+async def test_coverage_matrix_for_a_directive(fake: FakeBackend) -> None:
+    app = build(fake, user=ADMIN)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CoverageScreen)
+        assert screen.report is not None
+        table = screen.query_one("#coverage-table", DataTable)
+        assert table.row_count == len(screen.report.units) > 0
+
+
+async def test_plan_import_shows_errors_then_saves(fake: FakeBackend, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("article,unit,channels,time\n1,01,facebook,32/11/2026 09:00\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text("article,unit,channels,time\n1,01,facebook zalo,15/11/2026 09:00\n", "utf-8")
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f7")
+        await settle(pilot)
+        assert isinstance(app.screen, PlanScreen)
+        field = app.screen.query_one("#plan-path", Input)
+        field.value = str(bad)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.result is not None and not app.screen.result.ok
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert not any(c[0] == "import_plan" for c in fake.calls)
+        field.value = str(good)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert ("import_plan", 1) in fake.calls
+
+
+async def test_switch_to_english_and_back(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#queue-table", DataTable)
+        assert "Tiêu đề" in [str(c.label) for c in table.columns.values()]
+        await pilot.press("f9")
+        await settle(pilot)
+        assert i18n.language() == "en"
+        table = app.screen.query_one("#queue-table", DataTable)
+        assert "Title" in [str(c.label) for c in table.columns.values()]
+        await pilot.press("f9")
+        await settle(pilot)
+        assert i18n.language() == "vi"
+
+
+def test_now_is_fixed() -> None:
+    assert NOW.tzinfo is not None
+    assert PostState.APPROVED.value == "approved"
+
+
+def test_vietnamese_catalog_is_complete() -> None:
+    from tui.i18n.extract import missing
+
+    assert missing("vi") == []
+
+
+def test_catalog_round_trips_through_gettext() -> None:
+    translations = i18n.load("vi")
+    assert translations.gettext("Approve") == "Duyệt"
+    assert translations.gettext("not in the catalog") == "not in the catalog"
