@@ -12,8 +12,8 @@ it was fetched from. `normalize.py` turns raw items into `Article`s.
 from __future__ import annotations
 
 import json
-from html import escape as html_escape
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from typing import Any
 
 from lxml import etree

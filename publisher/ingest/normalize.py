@@ -65,8 +65,9 @@ def normalise_item(item: RawItem, context: SourceContext, *, now: datetime) -> A
     title = plain_text(item.title) if item.title_is_html else nfc(" ".join(item.title.split()))
     body_html = clean_html(item.content_html or item.summary_html, base_url=base)
     summary_html = clean_html(item.summary_html, base_url=base) if item.content_html else body_html
-    summary = strip_lead_tag(html_to_text(summary_html).replace("\n", " "))
     body_text = html_to_text(body_html)
+    summary_text = body_text if summary_html is body_html else html_to_text(summary_html)
+    summary = strip_lead_tag(summary_text.replace("\n", " "))
     published = parse_date(item.published, default_zone=context.timezone) or parse_date(
         item.updated, default_zone=context.timezone
     )

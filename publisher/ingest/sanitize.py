@@ -39,7 +39,8 @@ _BLOCKS = frozenset(
     {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
      "figure", "figcaption", "table", "ul", "ol", "dl", "dt", "dd", "hr"}
 )  # fmt: skip
-_RELATIVE_URL_RE = re.compile(r"""(?:href|src)\s*=\s*["']?(?!https?:|mailto:|#)""", re.I)
+# nh3 writes attributes as name="value": a value that is not absolute needs resolving.
+_RELATIVE_URL_RE = re.compile(r"""\b(?:href|src)="(?!https?:|mailto:|#)""", re.I)
 _TAG_RE = re.compile(r"<[^>]*>")
 
 
