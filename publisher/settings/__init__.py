@@ -26,6 +26,7 @@ from publisher.domain import (
     User,
 )
 from publisher.settings.directory import AccountsFile, SourcesFile, UnitsFile, UsersFile
+from publisher.settings.notify import NotifyFile
 
 REQUIRED_FILES = ("units.toml",)
 DIRECTORY_FILES: dict[str, type[BaseModel]] = {
@@ -33,6 +34,7 @@ DIRECTORY_FILES: dict[str, type[BaseModel]] = {
     "users.toml": UsersFile,
     "accounts.toml": AccountsFile,
     "sources.toml": SourcesFile,
+    "notify.toml": NotifyFile,
 }
 # Routing, scheduling and approval policy: schemas live in publisher.settings.workflow.
 WORKFLOW_FILES = {
@@ -59,6 +61,7 @@ class Config:
     sources: list[Source]
     workflow: dict[str, BaseModel] = field(default_factory=dict)  # "routing" → RoutingFile …
     push_secrets: dict[str, str] = field(default_factory=dict)  # source id → secret reference
+    notify: NotifyFile = field(default_factory=NotifyFile)
 
     @property
     def root(self) -> Unit:
@@ -228,6 +231,18 @@ def load_config(folder: Path) -> Config:
                     problems.append(
                         f"sources.toml: source[{index}].url: required for {src.kind.value} sources"
                     )
+    notify_file = parsed["notify.toml"]
+    if known and isinstance(notify_file, NotifyFile) and isinstance(users_file, UsersFile):
+        usernames = {u.username for u in users_file.user}
+        for index, contact in enumerate(notify_file.contact):
+            if contact.user is not None and contact.user not in usernames:
+                problems.append(
+                    f'notify.toml: contact[{index}].user: unknown user "{contact.user}"'
+                )
+            if contact.unit is not None and contact.unit not in known:
+                problems.append(
+                    f'notify.toml: contact[{index}].unit: unknown unit "{contact.unit}"'
+                )
     if schemas is not None and hasattr(schemas, "cross_check") and not problems:
         problems.extend(schemas.cross_check(workflow, known))
     if problems:
@@ -290,4 +305,5 @@ def load_config(folder: Path) -> Config:
         ],
         workflow=workflow,
         push_secrets={s.id: s.push_secret for s in sources_file.source if s.push_secret},
+        notify=notify_file if isinstance(notify_file, NotifyFile) else NotifyFile(),
     )
