@@ -227,3 +227,27 @@ async def test_push_sources_are_not_polled(kind: SourceKind) -> None:
         src = Source(id="cms", unit_code="01", kind=kind)
         report = await poller.run_cycle([src], now=NOW)
     assert report.outcomes == []
+
+
+async def test_run_forever_polls_until_stopped() -> None:
+    import asyncio
+
+    site = FeedSite()
+    site.feeds["a"] = feed_xml([("Tin 1", "https://portal.gov.vn/1")])
+    store = MemoryIngestStore()
+    async with serve(site.app()) as base, Fetcher() as fetcher:
+        poller = Poller(store, fetcher)
+        stop = asyncio.Event()
+        ticks = iter([NOW, NOW + timedelta(minutes=11), NOW + timedelta(minutes=22)])
+
+        def clock() -> datetime:
+            try:
+                return next(ticks)
+            except StopIteration:
+                stop.set()
+                return NOW + timedelta(minutes=30)
+
+        await asyncio.wait_for(
+            poller.run_forever(lambda: [source(base, "a")], clock, stop, tick_s=0.01), 10
+        )
+    assert site.hits["a"] == [200, 304, 304]  # at +30 min the source is not due (+32)
