@@ -577,3 +577,31 @@ class Views:
             query = sa.select(ARTICLE.c.id).where(ARTICLE.c.id.in_(chunk))
             found.update(int(r["id"]) for r in self._rows(query))
         return found
+
+    def posts_for(self, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], PlannedPostView]:
+        """The existing posts of (article id, unit code) pairs, with their channels."""
+        found: dict[tuple[int, str], PlannedPostView] = {}
+        wanted = sorted(set(pairs))
+        for start in range(0, len(wanted), 200):
+            chunk = wanted[start : start + 200]
+            condition = sa.or_(
+                *(sa.and_(POST.c.article_id == a, POST.c.unit_code == u) for a, u in chunk)
+            )
+            query = (
+                sa.select(POST.c.id, POST.c.article_id, POST.c.unit_code, DELIVERY.c.platform)
+                .select_from(POST.outerjoin(DELIVERY, DELIVERY.c.post_id == POST.c.id))
+                .where(condition)
+            )
+            for r in self._rows(query):
+                key = (r["article_id"], r["unit_code"])
+                view = found.get(key) or PlannedPostView(r["id"], frozenset())
+                if r["platform"]:
+                    view = PlannedPostView(view.post_id, view.platforms | {r["platform"]})
+                found[key] = view
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPostView:
+    post_id: int
+    platforms: frozenset[str]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,24 +10,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from publisher.domain import User
-from publisher.plan_import import PlanResult, parse_plan
+from publisher.plan_import import PlanResult
 from tui import formatting
 from tui.i18n import _
 from tui.keys import Key
-from tui.ports import ActionRefused, Backend
+from tui.plan_check import check_plan_file
+from tui.ports import ActionRefused
 from tui.screens.base import DataScreen
-
-
-def check_plan_file(backend: Backend, user: User, text: str, now: object) -> PlanResult:
-    """Parse against what the core knows: the user's units and the stored articles."""
-    from datetime import datetime
-
-    assert isinstance(now, datetime)
-    units = {u.code for u in backend.units(user)}
-    candidates = [int(n) for n in re.findall(r"^\s*\"?(\d+)", text, flags=re.MULTILINE)]
-    articles = backend.existing_articles(candidates)
-    return parse_plan(text, units, articles, now)
 
 
 class PlanScreen(DataScreen):

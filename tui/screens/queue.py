@@ -48,8 +48,8 @@ class QueueScreen(DataScreen):
         Key("e", "edit", "Edit lead-in"),
         Key("s", "reschedule", "Reschedule"),
         Key("n", "post_now", "Post now"),
-        Key("t", "retry", "Retry"),
-        Key("c", "cancel", "Cancel"),
+        Key("t", "retry", "Retry", show=False),
+        Key("c", "cancel", "Cancel", show=False),
         Key("space", "mark", "Select", key_display="␣"),
         Key("A", "approve_marked", "Approve selected", key_display="⇧A"),
         Key("pagedown,right_square_bracket", "page(1)", "Next page", show=False),
@@ -75,11 +75,11 @@ class QueueScreen(DataScreen):
             id="queue-table", cursor_type="row", zebra_stripes=True
         )
         table.add_column("", key="mark", width=1)
-        table.add_column(_("No."), key="id", width=6)
-        table.add_column(_("Unit"), key="unit", width=22)
-        table.add_column(_("Title"), key="title", width=40)
+        table.add_column(_("No."), key="id", width=5)
+        table.add_column(_("Unit"), key="unit", width=18)
+        table.add_column(_("Title"), key="title", width=34)
         table.add_column(_("Kind"), key="kind", width=9)
-        table.add_column(_("State"), key="state", width=14)
+        table.add_column(_("State"), key="state", width=10)
         table.add_column(_("Time"), key="time", width=16)
         table.add_column(_("Channels"), key="channels")
         yield table

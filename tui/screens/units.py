@@ -56,8 +56,8 @@ class UnitsScreen(DataScreen):
                 accounts: DataTable[str | Text] = DataTable(id="account-table", cursor_type="row")
                 accounts.add_column(_("Unit"), width=8)
                 accounts.add_column(_("Channel"), width=9)
-                accounts.add_column(_("Account"), width=28)
-                accounts.add_column(_("Status"), width=14)
+                accounts.add_column(_("Account"), width=22)
+                accounts.add_column(_("Status"), width=12)
                 accounts.add_column(_("Token expires"), width=24)
                 yield accounts
                 yield Static(_("Pauses in force"), classes="pane-title")

@@ -56,25 +56,25 @@ class FilterBar(Horizontal):
         w = self.wanted
         yield Select(
             self.unit_options(self.units),
-            prompt=_("All units"),
+            prompt=_("Unit"),
             value=w.unit if w.unit else Select.NULL,
             id="f-unit",
         )
         yield Select(
             [(formatting.platform(p.value), p.value) for p in Platform],
-            prompt=_("All channels"),
+            prompt=_("Channel"),
             value=w.channel if w.channel else Select.NULL,
             id="f-channel",
         )
         yield Select(
             [(formatting.post_state(s.value), s.value) for s in PostState],
-            prompt=_("All states"),
+            prompt=_("State"),
             value=w.state if w.state else Select.NULL,
             id="f-state",
         )
         yield Select(
             [(formatting.kind(k.value), k.value) for k in ArticleKind],
-            prompt=_("All kinds"),
+            prompt=_("Kind"),
             value=w.kind if w.kind else Select.NULL,
             id="f-kind",
         )

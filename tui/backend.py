@@ -1,0 +1,224 @@
+"""The real backend: reads from `publisher.views` / `publisher.reports`, decisions through
+`publisher.service.DeliveryService` (which checks permissions and writes the audit trail)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from channels.base import Channel, Template
+from publisher.domain import Pause, PauseScope, Platform, Unit, User
+from publisher.plan_import import PlanRow
+from publisher.reports import Coverage, ReportError, load_coverage
+from publisher.service import DeliveryService, ServiceError
+from publisher.text import utf16_length
+from publisher.views import (
+    AccountView,
+    AuditView,
+    DeliveryView,
+    DirectiveView,
+    Page,
+    PostDetail,
+    QueueFilter,
+    QueueItem,
+    Views,
+)
+from tui.ports import ActionRefused, ChannelPreview
+
+R = TypeVar("R")
+HASHTAG = re.compile(r"#\w+")
+TEXT_FIELDS = ("message", "text", "caption", "description")
+LINK_FIELDS = ("link", "url")
+IMAGE_FIELDS = ("picture", "photo", "cover", "image", "media")
+# Platforms that count text in UTF-16 code units (Telegram, X); the rest count characters.
+UTF16_PLATFORMS = {"telegram", "x"}
+
+
+def main_text(payload: Mapping[str, Any]) -> str:
+    for name in TEXT_FIELDS:
+        value = payload.get(name)
+        if isinstance(value, str) and value:
+            return value
+    snippet = payload.get("snippet")
+    if isinstance(snippet, Mapping):
+        return f"{snippet.get('title', '')}\n\n{snippet.get('description', '')}".strip()
+    body = payload.get("body")
+    if isinstance(body, list):
+        return "\n".join(str(part.get("content", "")) for part in body if isinstance(part, dict))
+    return ""
+
+
+def first_field(payload: Mapping[str, Any], names: Sequence[str]) -> str | None:
+    for name in names:
+        value = payload.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def preview_of(channel: Channel, account_id: str, detail: PostDetail) -> ChannelPreview:
+    adapted = channel.adapt(detail.article, detail.unit, Template(lead_in=detail.post.lead_in))
+    payload = adapted.payload or {}
+    text = main_text(payload)
+    platform = channel.platform.value
+    length = utf16_length(text) if platform in UTF16_PLATFORMS else len(text)
+    return ChannelPreview(
+        account_id=account_id,
+        platform=platform,
+        text=text,
+        link=first_field(payload, LINK_FIELDS),
+        image=first_field(payload, IMAGE_FIELDS),
+        hashtags=tuple(dict.fromkeys(HASHTAG.findall(text))),
+        length=length,
+        limit=channel.text_limit,
+        problems=adapted.problems,
+        payload=dict(payload) if adapted.payload is not None else None,
+    )
+
+
+class CoreBackend:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        service: DeliveryService,
+        channels: Mapping[Platform, Channel],
+    ) -> None:
+        self.engine = engine
+        self.views = Views(engine)
+        self.service = service
+        self.channels = channels
+
+    @staticmethod
+    def _decide(action: Callable[[], R]) -> R:
+        try:
+            return action()
+        except ServiceError as refused:
+            raise ActionRefused(str(refused)) from None
+
+    # --- reads -----------------------------------------------------------------------
+
+    def units(self, user: User) -> list[Unit]:
+        return self.views.units(user)
+
+    def queue(self, user: User, wanted: QueueFilter, offset: int, limit: int) -> Page[QueueItem]:
+        return self.views.queue(user, wanted, offset, limit)
+
+    def queue_counts(self, user: User) -> dict[str, int]:
+        return self.views.queue_counts(user)
+
+    def post(self, user: User, post_id: int) -> PostDetail | None:
+        return self.views.post(user, post_id)
+
+    def previews(self, detail: PostDetail) -> list[ChannelPreview]:
+        previews = []
+        for delivery in detail.deliveries:
+            channel = self.channels.get(Platform(delivery.platform))
+            if channel is not None:
+                previews.append(preview_of(channel, delivery.account_id, detail))
+        return previews
+
+    def calendar(
+        self, user: User, start: datetime, end: datetime, unit: str | None, channel: str | None
+    ) -> list[DeliveryView]:
+        return self.views.calendar(user, start, end, unit, channel)
+
+    def accounts(self, user: User, now: datetime) -> list[AccountView]:
+        return self.views.accounts(user, now)
+
+    def pauses(self, now: datetime) -> list[Pause]:
+        return self.views.pauses(now)
+
+    def problems(self, user: User, offset: int, limit: int) -> Page[DeliveryView]:
+        return self.views.problems(user, offset, limit)
+
+    def audit(self, text: str, offset: int, limit: int) -> Page[AuditView]:
+        return self.views.audit(text, offset, limit)
+
+    def directives(self) -> list[DirectiveView]:
+        return self.views.directives()
+
+    def existing_articles(self, ids: Sequence[int]) -> set[int]:
+        return self.views.existing_articles(ids)
+
+    def coverage(self, user: User, article_id: int, now: datetime) -> Coverage:
+        # The matrix of the user's own subtree (the widest grant), or everything for the root.
+        roots = [g.unit_code for g in user.grants if g.subtree]
+        subtree = None
+        if roots:
+            depths = {u.code: u for u in self.views.units(user)}
+            top = {c for c in roots if c in depths and depths[c].parent_code not in depths}
+            subtree = next(iter(top)) if len(top) == 1 else None
+        try:
+            return load_coverage(self.engine, now, article_id, subtree)
+        except ReportError as error:
+            raise ActionRefused(str(error)) from None
+
+    # --- decisions -------------------------------------------------------------------
+
+    def approve(self, user: User, post_ids: Sequence[int]) -> int:
+        return len(self._decide(lambda: self.service.approve(post_ids, user.username)))
+
+    def reject(self, user: User, post_id: int, reason: str) -> None:
+        self._decide(lambda: self.service.reject([post_id], user.username, reason))
+
+    def edit_lead_in(self, user: User, post_id: int, lead_in: str) -> None:
+        self._decide(lambda: self.service.edit_lead_in(post_id, user.username, lead_in))
+
+    def reschedule(self, user: User, post_id: int, when: datetime) -> None:
+        self._decide(lambda: self.service.reschedule([post_id], user.username, when))
+
+    def post_now(self, user: User, post_id: int) -> None:
+        self._decide(lambda: self.service.post_now(post_id, user.username))
+
+    def retry(self, user: User, delivery_id: int) -> None:
+        self._decide(lambda: self.service.retry(delivery_id, user.username, "from the TUI"))
+
+    def cancel(self, user: User, post_id: int, reason: str) -> None:
+        self._decide(lambda: self.service.cancel(post_id, user.username, reason))
+
+    def pause(
+        self, user: User, scope: PauseScope, target: str, reason: str, until: datetime | None
+    ) -> None:
+        self._decide(lambda: self.service.pause(scope, target, reason, user.username, until))
+
+    def resume(self, user: User, pause_id: int, reason: str) -> None:
+        pause = next((p for p in self.views.pauses(self.service.clock()) if p.id == pause_id), None)
+        if pause is None:
+            raise ActionRefused(f"pause {pause_id} is no longer in force")
+        self._decide(lambda: self.service.resume(pause.scope, pause.target, reason, user.username))
+
+    def import_plan(self, user: User, rows: Sequence[PlanRow]) -> int:
+        """Apply a checked plan to posts that exist: time and lead-in, through the service.
+
+        Every row is checked against the stored posts first; if any row cannot be applied,
+        nothing is changed and every reason is given.
+        """
+        posts = self.views.posts_for([(r.article_id, r.unit_code) for r in rows])
+        problems = []
+        for row in rows:
+            found = posts.get((row.article_id, row.unit_code))
+            if found is None:
+                problems.append(
+                    f"dòng {row.line}: bài {row.article_id} chưa được chuyển tới đơn vị "
+                    f"{row.unit_code} (chỉ lên lịch được bài đã có ở đơn vị)"
+                )
+                continue
+            wanted = {p.value for p in row.platforms}
+            if wanted and wanted != found.platforms:
+                have = " ".join(sorted(found.platforms)) or "—"
+                problems.append(
+                    f"dòng {row.line}, cột channels: bài có các kênh {have}; "
+                    "chọn một phần kênh chưa được hỗ trợ (dùng all)"
+                )
+        if problems:
+            raise ActionRefused("; ".join(problems))
+        for row in rows:
+            post_id = posts[(row.article_id, row.unit_code)].post_id
+            if row.lead_in:
+                self.edit_lead_in(user, post_id, row.lead_in)
+            self.reschedule(user, post_id, row.at)
+        return len(rows)
