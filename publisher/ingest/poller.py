@@ -76,6 +76,7 @@ class SourceOutcome:
     backlog: bool = False
     error: str | None = None
     problems: list[str] = field(default_factory=list)  # item-level, the source still worked
+    new_ids: list[int] = field(default_factory=list)  # stored now: route these unless backlog
 
 
 @dataclass
@@ -236,6 +237,7 @@ class Poller:
                 duplicates=report.duplicates,
                 backlog=report.backlog,
                 problems=problems,
+                new_ids=report.new_ids,
             ),
             state,
         )
@@ -286,6 +288,7 @@ class Poller:
                 duplicates=report.duplicates,
                 backlog=report.backlog,
                 problems=problems,
+                new_ids=report.new_ids,
             ),
             state,
         )

@@ -90,6 +90,7 @@ async def test_backlog_then_new_items_then_304() -> None:
         )
         third = await poller.poll_source(src, now=NOW + timedelta(minutes=20))
         assert (third.new, third.duplicates, third.backlog) == (1, 1, False)
+        assert third.new_ids == [3]
         newest = store.articles[3]
         assert newest.article.title == "Tin 3"
         assert newest.backlog is False
