@@ -42,6 +42,9 @@ _BLOCKS = frozenset(
 # nh3 writes attributes as name="value": a value that is not absolute needs resolving.
 _RELATIVE_URL_RE = re.compile(r"""\b(?:href|src)="(?!https?:|mailto:|#)""", re.I)
 _TAG_RE = re.compile(r"<[^>]*>")
+_MARKUP_RE = re.compile(r"<(?:[A-Za-z/!?][^<>]*)>")
+# A script or style element in a one-line field: its content is code, not words.
+_SCRIPT_STYLE_RE = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.I | re.S)
 
 
 def _absolutise(fragment: str, base: str) -> str:
@@ -125,11 +128,16 @@ def plain_text(value: str) -> str:
     ones like `&amp;quot;`), whitespace collapsed, NFC."""
     if not value:
         return ""
-    text = _TAG_RE.sub(" ", value) if "<" in value else value
+    text = _TAG_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", value)) if "<" in value else value
     for _ in range(2):  # "&amp;quot;" → "&quot;" → '"'
         if "&" not in text:
             break
         text = html.unescape(text)
+        # An escaped tag ("&lt;script&gt;…") only becomes markup now: drop it too, with a
+        # script's or style's content. Only real tag shapes (a letter after "<"), so a text
+        # like "lãi suất < 5%" keeps its sign.
+        if "<" in text:
+            text = _MARKUP_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", text))
     return nfc(" ".join(text.split()))
 
 
