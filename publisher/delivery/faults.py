@@ -18,6 +18,7 @@ AFTER_ACCEPT = "after_accept"  # the platform accepted it, `sent` not recorded: 
 AFTER_SENT = "after_sent"  # recorded: nothing to do
 KILL_POINTS = (AFTER_CLAIM, AFTER_SENDING, DURING_CALL, AFTER_ACCEPT, AFTER_SENT)
 ENV_VAR = "PUBLISHER_FAULT_KILL_AT"
+SIGNAL_ENV_VAR = "PUBLISHER_FAULT_SIGNAL"  # KILL (default) or STOP (freeze: a stalled worker)
 
 FaultHook = Callable[[str], None]
 
@@ -27,26 +28,33 @@ def no_fault(point: str) -> None:
 
 
 class KillAt:
-    """SIGKILL this process the `nth` time `point` is reached."""
+    """Signal this process (SIGKILL by default) the `nth` time `point` is reached."""
 
-    def __init__(self, point: str, nth: int = 1) -> None:
+    def __init__(self, point: str, nth: int = 1, signum: int = signal.SIGKILL) -> None:
         if point not in KILL_POINTS:
             raise ValueError(f"{ENV_VAR}: unknown point {point!r}; known: {', '.join(KILL_POINTS)}")
         self.point = point
         self.nth = nth
         self.seen = 0
+        self.signum = signum
 
     def __call__(self, point: str) -> None:
         if point != self.point:
             return
         self.seen += 1
         if self.seen == self.nth:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.signum)
 
 
 def from_env(environ: dict[str, str] | None = None) -> FaultHook:
-    spec = (environ if environ is not None else dict(os.environ)).get(ENV_VAR, "").strip()
+    env = environ if environ is not None else dict(os.environ)
+    spec = env.get(ENV_VAR, "").strip()
     if not spec:
         return no_fault
     point, _, nth = spec.partition(":")
-    return KillAt(point, int(nth) if nth else 1)
+    name = env.get(SIGNAL_ENV_VAR, "KILL").strip().upper()
+    if name not in ("KILL", "STOP"):
+        raise ValueError(f"{SIGNAL_ENV_VAR}: KILL or STOP, not {name!r}")
+    return KillAt(
+        point, int(nth) if nth else 1, signal.SIGKILL if name == "KILL" else signal.SIGSTOP
+    )

@@ -167,6 +167,11 @@ class Worker:
             log.warning("delivery %s: lease lost before sending; not sent", job.id)
             return Outcome.LOST_LEASE
         self.fault(AFTER_SENDING)
+        if self.clock() >= now + timedelta(seconds=self.config.lease_margin_s):
+            # Frozen (SIGSTOP, a long GC, a suspended VM) between the commit and the call:
+            # the lease may be gone and the sweeper may have handed this post on. Do not call.
+            log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)
+            return Outcome.LOST_LEASE
         credentials = self.credentials(account)
         try:
             receipt = await self._call(channel, account, credentials, payload)

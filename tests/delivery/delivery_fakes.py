@@ -251,3 +251,22 @@ def add_posts(
                     )
     world.store.enqueue(deliveries, due_at)
     return deliveries
+
+
+class NullChannel(Channel):
+    """Accepts everything at once and remembers nothing (throughput and claim tests)."""
+
+    platform: ClassVar[Platform] = Platform.FACEBOOK
+    display_name: ClassVar[str] = "Null"
+    can_read_back: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        super().__init__(http=None, base_url="null://")  # type: ignore[arg-type]
+
+    def adapt(self, article: Article, unit: Unit, template: Template) -> Adapted:
+        return Adapted({"message": article.title})
+
+    async def send(
+        self, account: ChannelAccount, credentials: Credentials, payload: Mapping[str, Any]
+    ) -> Receipt:
+        return Receipt(remote_id=payload_hash(payload)[:16])

@@ -1,16 +1,23 @@
-"""A real worker process for the kill tests: `python kill_worker.py DB_URL LEDGER OWNER`.
+"""A real worker process for the process-level tests (kill, stop, several workers, restart).
 
-It runs until idle against the file ledger; PUBLISHER_FAULT_KILL_AT makes it SIGKILL itself
-at the named point (publisher.delivery.faults).
+    python kill_worker.py DB_URL LEDGER OWNER [--null] [--batch N] [--concurrency N]
+                          [--lease-timeout S] [--latency S] [--claims-out FILE]
+
+It runs until idle. PUBLISHER_FAULT_KILL_AT (and PUBLISHER_FAULT_SIGNAL) make it signal itself
+at the named point (publisher.delivery.faults). With --null the platform is a no-op that
+accepts everything (for throughput and double-claim runs); otherwise a file ledger.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import logging
 import sys
 from pathlib import Path
 
-from delivery_fakes import BlindLedgerChannel, Ledger, LedgerChannel
+from delivery_fakes import BlindLedgerChannel, Faults, Ledger, LedgerChannel, NullChannel
 
 from channels.base import Credentials
 from publisher.delivery import faults
@@ -23,27 +30,50 @@ LEASE_TIMEOUT_S = 5.0
 
 
 def main() -> int:
-    db_url, ledger_path, owner = sys.argv[1:4]
-    engine = make_engine(db_url)
-    ledger = Ledger(Path(ledger_path))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("db_url")
+    parser.add_argument("ledger")
+    parser.add_argument("owner")
+    parser.add_argument("--null", action="store_true")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--lease-timeout", type=float, default=LEASE_TIMEOUT_S)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--claims-out")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    engine = make_engine(args.db_url)
     repo = SqlRepository(engine)
+    if args.null:
+        channels = {"facebook": NullChannel()}
+    else:
+        ledger = Ledger(Path(args.ledger))
+        channels = {
+            "facebook": LedgerChannel(ledger, Faults(latency_s=args.latency)),
+            "viber": BlindLedgerChannel(ledger),
+        }
     worker = Worker(
         SqlDeliveryStore(engine),
-        {"facebook": LedgerChannel(ledger), "viber": BlindLedgerChannel(ledger)},
+        channels,
         repo.get_account,
         lambda account: Credentials("t"),
         WorkerConfig(
-            owner=owner,
-            batch=2,
-            concurrency=1,
-            request_timeout_s=LEASE_TIMEOUT_S,
-            lease_margin_s=LEASE_TIMEOUT_S,
+            owner=args.owner,
+            batch=args.batch,
+            concurrency=args.concurrency,
+            request_timeout_s=args.lease_timeout,
+            lease_margin_s=args.lease_timeout,
             poll_s=0.05,
+            sweep_every_s=0.5,
+            db_retry_s=0.3,
         ),
         fault=faults.from_env(),
+        record_claims=bool(args.claims_out),
     )
     stats = asyncio.run(worker.run(until_idle=True))
-    print(stats.outcomes)
+    if args.claims_out:
+        Path(args.claims_out).write_text(json.dumps(stats.claimed_ids))
+    print(json.dumps({"outcomes": stats.outcomes, "db_errors": stats.database_errors}))
     return 0
 
 

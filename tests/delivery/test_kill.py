@@ -38,6 +38,7 @@ def run_worker(db_url: str, ledger: Path, owner: str, kill_at: str | None) -> in
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
     env.pop(faults.ENV_VAR, None)
+    env.pop(faults.SIGNAL_ENV_VAR, None)
     if kill_at:
         env[faults.ENV_VAR] = kill_at
     done = subprocess.run(

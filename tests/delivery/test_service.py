@@ -11,7 +11,6 @@ from delivery_fakes import T0
 
 from publisher import audit
 from publisher.domain import (
-    Article,
     ArticleKind,
     ChannelAccount,
     DeliveryState,
@@ -147,7 +146,7 @@ def test_policy_can_require_two_steps(db):
 
 
 def test_reject_cancels_and_pause_holds_a_subtree_in_place(db):
-    service, _, clock = build(db)
+    service, _, _clock = build(db)
     service.route_article(add_article(db))
     service.pause(PauseScope.SUBTREE, "P0", "sai sót cần đính chính", "ap0")
     store = SqlDeliveryStore(db)
