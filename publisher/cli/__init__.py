@@ -20,6 +20,7 @@ from publisher.cli import (
     setup_cmd,
     tui_cmd,
 )
+from publisher import redact
 from publisher.cli.common import DEBUG, UserError, print_problems
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     DEBUG.enabled = debug
+    redact.install()  # every log record of every command is scrubbed of secrets
 
 
 for module in (
@@ -59,7 +61,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except UserError as error:
-        print_problems(error.problems)
+        print_problems(redact.redact(line) for line in error.problems)
         sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)
@@ -74,5 +76,5 @@ def main() -> None:
             sys.exit(2)
         if DEBUG.enabled:
             raise
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(redact.redact(f"error: {type(error).__name__}: {error}"), file=sys.stderr)
         sys.exit(1)
