@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from publisher import redact
 from publisher.cli import (
     channels_cmd,
     delivery_cmd,
@@ -20,7 +21,6 @@ from publisher.cli import (
     setup_cmd,
     tui_cmd,
 )
-from publisher import redact
 from publisher.cli.common import DEBUG, UserError, print_problems
 
 app = typer.Typer(
