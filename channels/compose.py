@@ -22,13 +22,20 @@ BlockKind = Literal["lead_in", "title", "body", "link", "source", "hashtags"]
 
 # Anything that looks like markup: a tag, a comment, a processing instruction.
 _TAG_RE = re.compile(r"<(?:[A-Za-z/!?][^<>]*)>")
-# Control characters other than newline and tab (they break platform parsers or hide text).
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_TAG_OPEN_RE = re.compile(r"<(?=[A-Za-z/!?])")
+# Control, zero-width-space and bidi-override characters (they break parsers or hide text);
+# the joiners U+200C/U+200D stay: emoji sequences and some scripts need them.
+_CONTROL_RE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def clean_text(text: str) -> str:
     """NFC, no markup, no control or bidi characters, tidy white space, paragraphs kept."""
-    text = nfc(text)
+    # control characters go first: removing them must not join text into a tag
+    # (a control character that is white space, like U+000B, still separates words)
+    text = _CONTROL_RE.sub(lambda m: " " if m.group(0).isspace() else "", nfc(text))
+    text = text.replace("\t", " ")
     # Repeat until nothing changes: removing an inner tag can join the pieces of an outer one
     # (`<iframe srcdoc="<script>x</script>">` becomes `<iframe srcdoc=" x ">` after one pass).
     while True:
@@ -36,7 +43,9 @@ def clean_text(text: str) -> str:
         if stripped == text:
             break
         text = stripped
-    text = _CONTROL_RE.sub("", text).replace("\t", " ")
+    # a "<" left before a letter could pair with a ">" in a later block: keep it from ever
+    # opening a tag ("a<b" → "a< b"); Telegram escapes it anyway, other platforms show text
+    text = _TAG_OPEN_RE.sub("< ", text)
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n|\n", text)]
     return "\n\n".join(p for p in paragraphs if p)
 

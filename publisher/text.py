@@ -144,6 +144,18 @@ def _with_ellipsis(text: str, ellipsis: str) -> str:
     return text + (" " + ellipsis if text[-1] in ".!?…" else ellipsis)
 
 
+def _longest_fitting(count: int, fits: Callable[[int], bool]) -> int:
+    """The largest k in 0..count with fits(k), for fits monotone (true, then false)."""
+    low, high = 0, count
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def truncate_words(
     text: str, limit: int, measure: Measure = len, *, ellipsis: str = ELLIPSIS
 ) -> str:
@@ -157,16 +169,12 @@ def truncate_words(
     if measure(text) <= limit:
         return text
     words = text.split(" ")
-    kept: list[str] = []
-    for word in words:
-        candidate = _with_ellipsis(" ".join([*kept, word]).rstrip(",;:–-— "), ellipsis)
-        if measure(candidate) > limit:
-            break
-        kept.append(word)
-    if not kept:
-        return ""
-    # do not leave a dangling comma, colon or dash before the ellipsis
-    return _with_ellipsis(" ".join(kept).rstrip(",;:–-— "), ellipsis)
+
+    def candidate(count: int) -> str:
+        return _with_ellipsis(" ".join(words[:count]).rstrip(",;:–-— "), ellipsis)
+
+    kept = _longest_fitting(len(words), lambda k: k == 0 or measure(candidate(k)) <= limit)
+    return candidate(kept) if kept else ""
 
 
 def truncate_sentences(
@@ -186,16 +194,16 @@ def truncate_sentences(
     flat = " ".join(text.split())
     if measure(flat) <= limit:
         return flat
-    kept: list[str] = []
-    for sentence in split_sentences(text):
-        candidate = _with_ellipsis(" ".join([*kept, " ".join(sentence.split())]), ellipsis)
-        if measure(candidate) > limit:
-            break
-        kept.append(" ".join(sentence.split()))
-    by_sentence = _with_ellipsis(" ".join(kept), ellipsis)
-    by_word = truncate_words(flat, limit, measure, ellipsis=ellipsis)
+    sentences = [" ".join(s.split()) for s in split_sentences(text)]
+
+    def candidate(count: int) -> str:
+        return _with_ellipsis(" ".join(sentences[:count]), ellipsis)
+
+    kept = _longest_fitting(len(sentences), lambda k: k == 0 or measure(candidate(k)) <= limit)
+    by_sentence = candidate(kept)
     if by_sentence and measure(by_sentence) >= min_fill * limit:
         return by_sentence
+    by_word = truncate_words(flat, limit, measure, ellipsis=ellipsis)
     return by_word if measure(by_word) >= measure(by_sentence) else by_sentence
 
 

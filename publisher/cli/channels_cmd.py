@@ -3,67 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from channels.article_json import ArticleJsonError, article_from_json
 from publisher.cli.common import UserError
-from publisher.domain import Article, ArticleKind, Unit
-from publisher.text import nfc
+from publisher.domain import Article, Unit
 
 sandbox_app = typer.Typer(help="The platform sandbox: emulators of every platform, with a ledger.")
-
-_REQUIRED = ("guid", "url", "title", "published_at")
-
-
-def article_from_json(data: Any, where: str) -> Article:
-    """An `Article` from the article JSON of docs/cli.md; `UserError` naming each bad field."""
-    if not isinstance(data, dict):
-        raise UserError(f"{where}: must be a JSON object (the article JSON format)")
-    problems = [f"{where}: {key}: missing" for key in _REQUIRED if not data.get(key)]
-    for key in ("guid", "url", "title", "summary", "body_html", "body_text", "language", "source"):
-        if key in data and data[key] is not None and not isinstance(data[key], str):
-            problems.append(f"{where}: {key}: must be a string")
-    images = data.get("images") or []
-    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-        problems.append(f"{where}: images: must be a list of URLs")
-    video = data.get("video")
-    if video is not None and not isinstance(video, str):
-        problems.append(f"{where}: video: must be a URL or null")
-    kind = data.get("kind", "article")
-    if kind not in {k.value for k in ArticleKind}:
-        problems.append(f"{where}: kind: must be 'directive' or 'article', not {kind!r}")
-    published: datetime | None = None
-    if isinstance(data.get("published_at"), str):
-        try:
-            published = datetime.fromisoformat(data["published_at"])
-        except ValueError:
-            problems.append(f"{where}: published_at: not an ISO 8601 date-time")
-        else:
-            if published.tzinfo is None:
-                problems.append(f"{where}: published_at: must carry a UTC offset")
-    if problems or published is None:
-        raise UserError(problems or [f"{where}: published_at: missing"])
-
-    def text(key: str) -> str:
-        return nfc(str(data.get(key) or ""))
-
-    return Article(
-        guid=text("guid"),
-        url=text("url"),
-        title=text("title"),
-        published_at=published,
-        summary=text("summary"),
-        body_html=text("body_html"),
-        body_text=text("body_text"),
-        images=tuple(nfc(i) for i in images),
-        video=nfc(video) if video else None,
-        language=text("language") or "vi",
-        source=text("source"),
-        kind=ArticleKind(kind),
-    )
 
 
 def load_article(path: str) -> Article:
@@ -78,7 +27,10 @@ def load_article(path: str) -> Article:
         raise UserError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise UserError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
-    return article_from_json(data, path)
+    try:
+        return article_from_json(data, path)
+    except ArticleJsonError as error:
+        raise UserError(error.problems) from None
 
 
 def preview_json(article: Article, channel_name: str, unit_code: str | None) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from channels.article_json import article_from_json
 from channels.base import Credentials
 from channels.registry import channel_names, load_channels
 from channels.sandbox import make_app
 from channels.youtube import YouTubeChannel, YouTubeSettings
 from channels.zalo import ZaloChannel, ZaloSettings
-from publisher.cli.channels_cmd import article_from_json
 from publisher.domain import Article, ChannelAccount, Platform, Unit
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "samples"

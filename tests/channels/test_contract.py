@@ -28,7 +28,7 @@ from channels.sandbox.youtube import tags_length
 from publisher.domain import Article, ArticleKind
 from publisher.text import utf8_length, utf16_length, x_weighted_length
 
-TAG_RE = re.compile(r"<[A-Za-z/!?]")
+TAG_RE = re.compile(r"<[A-Za-z/!?][^<>]*>")
 TEMPLATE = Template(
     hashtag_keywords=("Chuyển đổi số", "Quảng Ngãi", "Đồng bằng"),
     lead_in="Cổng TTĐT tỉnh Quảng Ngãi trân trọng giới thiệu:",
