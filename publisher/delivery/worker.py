@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy.exc
 
-from channels.base import Channel, Credentials, ErrorKind, Receipt, SendError, payload_hash
+from channels.base import Channel, Credentials, ErrorKind, Receipt, SendError
 from publisher import retry
 from publisher.delivery.faults import (
     AFTER_ACCEPT,
@@ -162,7 +162,8 @@ class Worker:
         except PrepareError as error:
             ok = store.mark_final(job, DeliveryState.FAILED, "permanent", str(error), now)
             return Outcome.FAILED if ok else Outcome.LOST_LEASE
-        body_hash = payload_hash(payload)
+        # The channel's own hash: one it can recompute from what the platform gives back.
+        body_hash = channel.match_hash(payload)
         if not store.mark_sending(job, body_hash, payload, now, self.config.lease_s):
             log.warning("delivery %s: lease lost before sending; not sent", job.id)
             return Outcome.LOST_LEASE

@@ -8,6 +8,7 @@ Every transaction is short; none is ever held open across a platform call.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ from publisher.store.tables import (
     PostRow,
     RateLimitRow,
     UnitRow,
+    UTCDateTime,
 )
 
 
@@ -118,22 +120,105 @@ def pause_from_row(m: Any) -> Pause:
     )
 
 
+def _bind(name: str, type_: Any = None) -> Any:
+    return sa.bindparam(name, type_=type_)
+
+
+_TIME = UTCDateTime()
+# The two commits around every platform call are built once: building SQLAlchemy expressions
+# per delivery cost more than the database work itself.
+_FENCE_CLAIMED = sa.and_(
+    D.c.id == _bind("f_id"),
+    D.c.lease_owner == _bind("f_owner"),
+    D.c.attempt == _bind("f_attempt"),
+    D.c.state == DeliveryState.CLAIMED.value,
+    D.c.lease_until >= _bind("f_now", _TIME),
+)
+_MARK_SENDING = (
+    sa.update(D)
+    .where(_FENCE_CLAIMED)
+    .values(
+        state=DeliveryState.SENDING.value,
+        body_hash=_bind("v_hash"),
+        payload=_bind("v_payload", sa.JSON()),
+        lease_until=_bind("v_lease_until", _TIME),
+        updated_at=_bind("v_now", _TIME),
+    )
+)
+_INSERT_ATTEMPT = sa.insert(ATTEMPT).values(
+    delivery_id=_bind("a_delivery"),
+    attempt=_bind("a_attempt"),
+    worker=_bind("a_worker"),
+    started_at=_bind("a_started", _TIME),
+    outcome="sending",
+)
+_MARK_SENT = (
+    sa.update(D)
+    .where(
+        D.c.id == _bind("f_id"),
+        D.c.lease_owner == _bind("f_owner"),
+        D.c.attempt == _bind("f_attempt"),
+        D.c.state == DeliveryState.SENDING.value,
+    )
+    .values(
+        state=DeliveryState.SENT.value,
+        remote_id=_bind("v_remote_id"),
+        remote_url=_bind("v_remote_url"),
+        sent_at=_bind("v_sent_at", _TIME),
+        lease_until=None,
+        last_error=None,
+        error_kind=None,
+        updated_at=_bind("v_now", _TIME),
+    )
+)
+_FINISH_ATTEMPT = (
+    sa.update(ATTEMPT)
+    .where(ATTEMPT.c.delivery_id == _bind("a_delivery"), ATTEMPT.c.attempt == _bind("a_attempt"))
+    .values(
+        finished_at=_bind("a_finished", _TIME),
+        outcome=_bind("a_outcome"),
+        detail=_bind("a_detail"),
+    )
+)
+
+
 class SqlDeliveryStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
 
     # --- transactions ------------------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A short write transaction (SQLite: BEGIN IMMEDIATE takes the one write lock first,
-        so a read-then-write never fails half-way on a busy snapshot)."""
-        with self.engine.connect() as conn:
+        so a read-then-write never fails half-way on a busy snapshot).
+
+        Each thread keeps its write connection (a pool checkout per commit costs as much as
+        the commit); a database error drops it, so the next write reconnects."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self.engine.connect()
             if self.is_sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
+            self._local.conn = conn
+        try:
             with conn.begin():
                 yield conn
+        except sa.exc.DBAPIError:
+            self.close_thread_connection()
+            raise
+
+    def close_thread_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except sa.exc.SQLAlchemyError:
+                pass
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -305,9 +390,14 @@ class SqlDeliveryStore:
         self, conn: sa.Connection, job: Job, outcome: str, detail: str, now: datetime
     ) -> None:
         conn.execute(
-            sa.update(ATTEMPT)
-            .where(ATTEMPT.c.delivery_id == job.id, ATTEMPT.c.attempt == job.attempt)
-            .values(finished_at=now, outcome=outcome, detail=detail)
+            _FINISH_ATTEMPT,
+            {
+                "a_delivery": job.id,
+                "a_attempt": job.attempt,
+                "a_finished": now,
+                "a_outcome": outcome,
+                "a_detail": detail,
+            },
         )
 
     def release(self, job: Job, due_at: datetime, now: datetime) -> bool:
@@ -337,44 +427,44 @@ class SqlDeliveryStore:
         """The last write before the platform call. Refused when the lease is lost or over."""
         with self.write() as conn:
             result = conn.execute(
-                sa.update(D)
-                .where(self._fence(job, DeliveryState.CLAIMED), D.c.lease_until >= now)
-                .values(
-                    state=DeliveryState.SENDING.value,
-                    body_hash=body_hash,
-                    payload=dict(payload),
-                    lease_until=now + timedelta(seconds=lease_s),
-                    updated_at=now,
-                )
+                _MARK_SENDING,
+                {
+                    "f_id": job.id,
+                    "f_owner": job.lease_owner,
+                    "f_attempt": job.attempt,
+                    "f_now": now,
+                    "v_hash": body_hash,
+                    "v_payload": dict(payload),
+                    "v_lease_until": now + timedelta(seconds=lease_s),
+                    "v_now": now,
+                },
             )
             if result.rowcount != 1:
                 return False
             conn.execute(
-                sa.insert(ATTEMPT).values(
-                    delivery_id=job.id,
-                    attempt=job.attempt,
-                    worker=job.lease_owner,
-                    started_at=now,
-                    outcome="sending",
-                )
+                _INSERT_ATTEMPT,
+                {
+                    "a_delivery": job.id,
+                    "a_attempt": job.attempt,
+                    "a_worker": job.lease_owner,
+                    "a_started": now,
+                },
             )
             return True
 
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
         with self.write() as conn:
             result = conn.execute(
-                sa.update(D)
-                .where(self._fence(job, DeliveryState.SENDING))
-                .values(
-                    state=DeliveryState.SENT.value,
-                    remote_id=receipt.remote_id,
-                    remote_url=receipt.url,
-                    sent_at=receipt.accepted_at or now,
-                    lease_until=None,
-                    last_error=None,
-                    error_kind=None,
-                    updated_at=now,
-                )
+                _MARK_SENT,
+                {
+                    "f_id": job.id,
+                    "f_owner": job.lease_owner,
+                    "f_attempt": job.attempt,
+                    "v_remote_id": receipt.remote_id,
+                    "v_remote_url": receipt.url,
+                    "v_sent_at": receipt.accepted_at or now,
+                    "v_now": now,
+                },
             )
             if result.rowcount != 1:
                 return False
