@@ -8,7 +8,6 @@ Every transaction is short; none is ever held open across a platform call.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -186,39 +185,18 @@ class SqlDeliveryStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self._local = threading.local()
 
     # --- transactions ------------------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A short write transaction (SQLite: BEGIN IMMEDIATE takes the one write lock first,
-        so a read-then-write never fails half-way on a busy snapshot).
-
-        Each thread keeps its write connection (a pool checkout per commit costs as much as
-        the commit); a database error drops it, so the next write reconnects."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = self.engine.connect()
+        so a read-then-write never fails half-way on a busy snapshot)."""
+        with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
-            self._local.conn = conn
-        try:
             with conn.begin():
                 yield conn
-        except sa.exc.DBAPIError:
-            self.close_thread_connection()
-            raise
-
-    def close_thread_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            try:
-                conn.invalidate()
-                conn.close()
-            except sa.exc.SQLAlchemyError:
-                pass
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
