@@ -1,0 +1,201 @@
+"""Assembling the running system from a working folder.
+
+`publisher run`, `publisher worker` and `publisher demo` all need the same parts wired the same
+way: the directory, the delivery service, the channels (real platforms or the sandbox), the
+credential resolver, the worker, the poller and the push intake app. This module builds them
+once, from a `Workspace`, and nothing here runs anything by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from channels.base import Channel, Template
+from channels.facebook import FacebookChannel
+from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
+from channels.zalo import ZaloChannel
+from publisher.delivery.prepare import AdaptingPreparer
+from publisher.delivery.worker import Worker, WorkerConfig
+from publisher.domain import Platform, SourceKind
+from publisher.fetch import FetchPolicy, fetch_bytes
+from publisher.ingest.intake import IntakeSource, make_intake_app
+from publisher.ingest.normalize import SourceContext
+from publisher.ingest.pipeline import RecordReport
+from publisher.secrets import (
+    CredentialResolver,
+    EncryptedZaloTokenStore,
+    MasterKeyError,
+    SecretStore,
+    load_keyring,
+)
+from publisher.service import DeliveryService
+from publisher.settings import Config
+from publisher.settings.notify import SecretError, resolve_secret
+from publisher.store.ingest_sql import SqlIngestStore
+from publisher.store.sql import SqlRepository
+from publisher.workspace import Workspace
+
+log = logging.getLogger("publisher.runtime")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Runtime:
+    """The parts of one service process. Close it with `await runtime.aclose()`."""
+
+    workspace: Workspace
+    config: Config
+    engine: sa.Engine
+    repository: SqlRepository
+    service: DeliveryService
+    secrets: SecretStore
+    credentials: CredentialResolver
+    http: httpx.AsyncClient
+    channels: dict[str, Channel]
+    sandbox_url: str | None
+    clock: Callable[[], datetime] = utc_now
+    routed: list[int] = field(default_factory=list)
+
+    # --- delivery ------------------------------------------------------------------------
+
+    def template(self, unit_code: str, platform: str) -> Template:
+        """The unit's template for a channel (defaults; per-unit templates come from config)."""
+        del unit_code, platform
+        return Template()
+
+    def worker(self, config: WorkerConfig | None = None) -> Worker:
+        return Worker(
+            self.service.store,
+            self.channels,
+            self.repository.get_account,
+            self.credentials,
+            config or WorkerConfig(owner=default_worker_id()),
+            prepare=AdaptingPreparer(
+                self.engine, self.channels, self.repository.get_unit, self.template
+            ),
+            clock=self.clock,
+        )
+
+    # --- ingestion and routing -------------------------------------------------------------
+
+    def ingest_store(self) -> SqlIngestStore:
+        return SqlIngestStore(self.engine)
+
+    def route_new(self, article_ids: list[int]) -> tuple[int, int]:
+        """Fan new articles out to their units; returns (posts, deliveries) created."""
+        posts = deliveries = 0
+        for article_id in article_ids:
+            created_posts, created_deliveries = self.service.route_article(article_id)
+            posts += created_posts
+            deliveries += created_deliveries
+            self.routed.append(article_id)
+        return posts, deliveries
+
+    def intake_app(self) -> Starlette:
+        """The push intake API for every `push` source whose secret can be read."""
+        sources: dict[str, IntakeSource] = {}
+        for source in self.config.sources:
+            if source.kind is not SourceKind.PUSH:
+                continue
+            reference = self.config.push_secrets.get(source.id)
+            if reference is None:
+                log.warning("push source %s has no push_secret: it cannot be used", source.id)
+                continue
+            try:
+                secret = resolve_secret(reference)
+            except SecretError as error:
+                log.warning("push source %s disabled: %s", source.id, error)
+                continue
+            sources[source.id] = IntakeSource(SourceContext.of(source), secret.encode())
+
+        def on_recorded(source_id: str, report: RecordReport) -> None:
+            self.route_new(list(report.new_ids))
+
+        return make_intake_app(
+            sources, self.ingest_store(), clock=self.clock, on_recorded=on_recorded
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.engine.dispose()
+
+
+def build_channels(
+    http: httpx.AsyncClient, sandbox_url: str | None, secrets: SecretStore
+) -> dict[str, Channel]:
+    """Every registered channel, with the project's safe fetcher for images and the
+    encrypted token store for Zalo's rotating refresh tokens."""
+    policy = FetchPolicy(allow_private_network=sandbox_url is not None)
+
+    async def fetch_image(url: str) -> bytes:
+        return await fetch_bytes(url, policy=policy)
+
+    channels: dict[str, Channel] = {}
+    for cls in channel_classes().values():
+        base_url = channel_base_url(cls, sandbox_url)
+        channel: Channel
+        if cls is FacebookChannel:
+            channel = FacebookChannel(http, base_url, fetch=fetch_image)
+        elif cls is ZaloChannel:
+            channel = ZaloChannel(http, base_url, token_store=EncryptedZaloTokenStore(secrets))
+        else:
+            channel = cls(http, base_url)
+        channels[Platform(cls.platform).value] = channel
+    return channels
+
+
+def build_runtime(
+    workspace: Workspace,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Runtime:
+    """Wire the parts of a service process (`transport` lets tests mount the sandbox)."""
+    config = workspace.load_config()
+    workspace.upgrade_database()
+    engine = workspace.engine()
+    repository = SqlRepository(engine)
+    try:
+        keyring = load_keyring(os.environ, workspace.home)
+    except MasterKeyError:
+        keyring = None  # `store:` tokens then resolve only in sandbox mode, with a clear error
+    secrets = SecretStore(engine, keyring)
+    sandbox_url = sandbox_url_from_env()
+    http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30.0, connect=10.0))
+    service = DeliveryService(
+        engine,
+        repository,
+        routing_rules=config.workflow.get("routing"),  # type: ignore[arg-type]
+        policy=config.workflow.get("policy"),  # type: ignore[arg-type]
+        schedule_rules=config.workflow.get("schedule"),  # type: ignore[arg-type]
+        clock=clock,
+    )
+    return Runtime(
+        workspace=workspace,
+        config=config,
+        engine=engine,
+        repository=repository,
+        service=service,
+        secrets=secrets,
+        credentials=CredentialResolver(secrets),
+        http=http,
+        channels=build_channels(http, sandbox_url, secrets),
+        sandbox_url=sandbox_url,
+        clock=clock,
+    )
