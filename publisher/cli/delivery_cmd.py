@@ -2,84 +2,275 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
 import typer
 
-from publisher.cli.common import not_built_yet
+from publisher import audit
+from publisher.cli.common import UserError
+from publisher.domain import PauseScope
+from publisher.identity import IdentityRefused, current_os_user, resolve_identity, sandbox_enabled
+from publisher.service import DeliveryService, ServiceError
+from publisher.settings import Config, ConfigError
+from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile
+from publisher.store.sql import SqlRepository
+from publisher.workspace import Workspace
 
 audit_app = typer.Typer(help="The audit trail (hash chain).")
+
+
+@dataclass
+class Context:
+    workspace: Workspace
+    config: Config
+    engine: sa.Engine
+    repository: SqlRepository
+
+    def service(self) -> DeliveryService:
+        workflow = self.config.workflow
+        routing = workflow.get("routing")
+        policy = workflow.get("policy")
+        schedule = workflow.get("schedule")
+        return DeliveryService(
+            self.engine,
+            self.repository,
+            routing_rules=routing if isinstance(routing, RoutingFile) else None,
+            policy=policy if isinstance(policy, PolicyFile) else None,
+            schedule_rules=schedule if isinstance(schedule, ScheduleFile) else None,
+        )
+
+    def schedule(self) -> ScheduleFile:
+        schedule = self.config.workflow.get("schedule")
+        return schedule if isinstance(schedule, ScheduleFile) else ScheduleFile()
+
+
+def open_context() -> Context:
+    """The working folder's configuration and database (PUBLISHER_HOME, DATABASE_URL)."""
+    workspace = Workspace.from_env()
+    if not workspace.config_dir.is_dir():
+        raise UserError(f"{workspace.home}: no working folder here; run `publisher init` first")
+    try:
+        config = workspace.load_config()
+    except ConfigError as error:
+        raise UserError(error.problems) from None
+    engine = workspace.engine()
+    return Context(workspace, config, engine, SqlRepository(engine))
+
+
+def acting_user(context: Context, as_user: str | None) -> str:
+    try:
+        identity = resolve_identity(
+            current_os_user(), as_user, context.repository, sandbox_enabled(dict(os.environ))
+        )
+    except IdentityRefused as error:
+        raise UserError(str(error)) from None
+    return identity.user.username
+
+
+def parse_time(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not a time like 2026-11-24T08:00+07:00") from None
+    if value.tzinfo is None:
+        raise UserError(f"{option}: {text!r} needs a UTC offset, e.g. 2026-11-24T08:00+07:00")
+    return value
+
+
+def pause_target(
+    unit: str | None, subtree: bool, channel: str | None, account: str | None, everything: bool
+) -> tuple[PauseScope, str]:
+    chosen = [x for x in (unit, channel, account) if x] + (["all"] if everything else [])
+    if len(chosen) != 1:
+        raise UserError("give exactly one of --unit CODE, --channel NAME, --account ID or --all")
+    if subtree and not unit:
+        raise UserError("--subtree goes with --unit CODE")
+    if unit:
+        return (PauseScope.SUBTREE if subtree else PauseScope.UNIT), unit
+    if channel:
+        from publisher.domain import Platform
+
+        if channel not in {p.value for p in Platform}:
+            known = ", ".join(p.value for p in Platform)
+            raise UserError(f"--channel: unknown channel {channel!r} (known: {known})")
+        return PauseScope.CHANNEL, channel
+    if account:
+        return PauseScope.ACCOUNT, account
+    return PauseScope.ALL, ""
+
+
+def _service_call(func, *args: object) -> object:  # type: ignore[no-untyped-def]
+    try:
+        return func(*args)
+    except ServiceError as error:
+        raise UserError(str(error)) from None
+
+
+def run_worker(context: Context, owner: str, until_idle: bool) -> dict[str, object]:
+    import httpx
+
+    from channels.registry import load_channels, sandbox_url_from_env
+    from publisher import secrets
+    from publisher.delivery import faults
+    from publisher.delivery.limits import RateLimits
+    from publisher.delivery.prepare import AdaptingPreparer
+    from publisher.delivery.worker import Worker, WorkerConfig
+    from publisher.store.delivery_sql import SqlDeliveryStore
+
+    schedule = context.schedule()
+    account_gaps = {
+        platform: rules.min_gap_minutes * 60 for platform, rules in schedule.platform.items()
+    }
+    if schedule.default.min_gap_minutes:
+        for platform in ("facebook", "youtube", "zalo", "viber", "telegram", "x"):
+            account_gaps.setdefault(platform, schedule.default.min_gap_minutes * 60)
+    try:
+        keyring = secrets.load_keyring(dict(os.environ), context.workspace.home)
+    except secrets.SecretsError:
+        keyring = None  # tokens from env:/file: still work; store: needs the key
+    resolver = secrets.CredentialResolver(secrets.SecretStore(context.engine, keyring))
+
+    async def main() -> dict[str, object]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            channels = {p.value: c for p, c in load_channels(http, sandbox_url_from_env()).items()}
+            worker = Worker(
+                SqlDeliveryStore(context.engine),
+                channels,
+                context.repository.get_account,
+                resolver,
+                WorkerConfig(owner=owner),
+                prepare=AdaptingPreparer(context.engine, channels, context.repository.get_unit),
+                limits=RateLimits(account_gaps, dict(schedule.platform_min_gap_seconds)),
+                fault=faults.from_env(),
+            )
+            stats = await worker.run(until_idle=until_idle, stop=stop)
+        return {"worker": owner, "claimed": stats.claimed, "outcomes": stats.outcomes}
+
+    return asyncio.run(main())
 
 
 def register(app: typer.Typer) -> None:
     @app.command("worker")
     def worker(
-        until_idle: bool = typer.Option(False, "--until-idle", help="Exit when nothing is due or in flight."),
+        until_idle: bool = typer.Option(
+            False, "--until-idle", help="Exit when nothing is due or in flight."
+        ),
         worker_id: str | None = typer.Option(None, "--id", help="Worker name (default: host-pid)."),
     ) -> None:
-        """Run the delivery worker."""
-        del until_idle, worker_id
-        not_built_yet("worker", 4)
+        """Run the delivery worker (several may share one PostgreSQL database)."""
+        context = open_context()
+        owner = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        summary = run_worker(context, owner, until_idle)
+        typer.echo(json.dumps(summary, ensure_ascii=False))
 
     @app.command("approve")
     def approve(
         posts: list[int] = typer.Argument(None, help="Post ids."),
-        all_pending: bool = typer.Option(False, "--all-pending", help="Everything waiting that USER may approve."),
+        all_pending: bool = typer.Option(
+            False, "--all-pending", help="Everything waiting that USER may approve."
+        ),
         unit: str | None = typer.Option(None, "--unit"),
-        as_user: str = typer.Option(..., "--as", help="Acting user."),
+        as_user: str | None = typer.Option(None, "--as", help="Acting user."),
     ) -> None:
         """Approve posts."""
-        del posts, all_pending, unit, as_user
-        not_built_yet("approve", 4)
+        context = open_context()
+        service = context.service()
+        username = acting_user(context, as_user)
+        if all_pending == bool(posts):
+            raise UserError("give post ids, or --all-pending (not both)")
+        if unit and not all_pending:
+            raise UserError("--unit goes with --all-pending")
+        chosen: Sequence[int] = posts or _service_call(service.pending_for, username, unit)  # type: ignore[assignment]
+        done = _service_call(service.approve, list(chosen), username)
+        typer.echo(f"approved {len(chosen)} post(s); {len(done)} now fully approved")  # type: ignore[arg-type]
 
     @app.command("reject")
     def reject(
         posts: list[int] = typer.Argument(..., help="Post ids."),
         reason: str = typer.Option(..., "--reason"),
-        as_user: str = typer.Option(..., "--as", help="Acting user."),
+        as_user: str | None = typer.Option(None, "--as", help="Acting user."),
     ) -> None:
         """Reject posts with a reason."""
-        del posts, reason, as_user
-        not_built_yet("reject", 4)
+        context = open_context()
+        _service_call(context.service().reject, posts, acting_user(context, as_user), reason)
+        typer.echo(f"rejected {len(posts)} post(s)")
 
     @app.command("schedule")
     def schedule(
         posts: list[int] = typer.Argument(..., help="Post ids."),
         at: str = typer.Option(..., "--at", help="Time, e.g. 2026-11-24T08:00+07:00"),
-        as_user: str = typer.Option(..., "--as", help="Acting user."),
+        as_user: str | None = typer.Option(None, "--as", help="Acting user."),
     ) -> None:
         """Set or change when posts go out."""
-        del posts, at, as_user
-        not_built_yet("schedule", 4)
+        when = parse_time(at, "--at")
+        context = open_context()
+        _service_call(context.service().reschedule, posts, acting_user(context, as_user), when)
+        typer.echo(f"scheduled {len(posts)} post(s) at {when.isoformat()}")
 
     @app.command("pause")
     def pause(
         unit: str | None = typer.Option(None, "--unit"),
         subtree: bool = typer.Option(False, "--subtree"),
         channel: str | None = typer.Option(None, "--channel"),
+        account: str | None = typer.Option(None, "--account"),
         everything: bool = typer.Option(False, "--all"),
         reason: str = typer.Option(..., "--reason"),
         until: str | None = typer.Option(None, "--until"),
         as_user: str | None = typer.Option(None, "--as"),
     ) -> None:
-        """Emergency stop for a unit, a subtree, a channel or everything."""
-        del unit, subtree, channel, everything, reason, until, as_user
-        not_built_yet("pause", 4)
+        """Emergency stop for a unit, a subtree, a channel, an account or everything."""
+        scope, target = pause_target(unit, subtree, channel, account, everything)
+        resume_at = parse_time(until, "--until") if until else None
+        context = open_context()
+        service = context.service()
+        pause_id = _service_call(
+            service.pause, scope, target, reason, acting_user(context, as_user), resume_at
+        )
+        typer.echo(f"paused {scope.value} {target or '(everything)'} (pause {pause_id})")
 
     @app.command("resume")
     def resume(
         unit: str | None = typer.Option(None, "--unit"),
         subtree: bool = typer.Option(False, "--subtree"),
         channel: str | None = typer.Option(None, "--channel"),
+        account: str | None = typer.Option(None, "--account"),
         everything: bool = typer.Option(False, "--all"),
         reason: str = typer.Option(..., "--reason"),
         as_user: str | None = typer.Option(None, "--as"),
     ) -> None:
         """Lift a pause."""
-        del unit, subtree, channel, everything, reason, as_user
-        not_built_yet("resume", 4)
+        scope, target = pause_target(unit, subtree, channel, account, everything)
+        context = open_context()
+        lifted = _service_call(
+            context.service().resume, scope, target, reason, acting_user(context, as_user)
+        )
+        typer.echo(f"lifted {lifted} pause(s) on {scope.value} {target or '(everything)'}")
 
     @audit_app.command("verify")
     def verify() -> None:
         """Check the audit hash chain; name the first bad event."""
-        not_built_yet("audit verify", 4)
+        context = open_context()
+        verdict = audit.verify_database(context.engine)
+        if verdict.ok:
+            typer.echo(f"audit chain ok: {verdict.checked} events")
+            return
+        typer.echo(
+            f"audit chain broken at event {verdict.first_bad_seq}: {verdict.reason} "
+            f"({verdict.checked} events before it are intact)",
+            err=True,
+        )
+        raise typer.Exit(1)
 
     app.add_typer(audit_app, name="audit")

@@ -39,6 +39,7 @@ from publisher.domain import ChannelAccount, DeliveryState
 from publisher.store.delivery_sql import account_key
 
 log = logging.getLogger("publisher.delivery")
+NO_CREDENTIALS_WAIT_S = 300.0
 
 Clock = Callable[[], datetime]
 AccountLookup = Callable[[str], ChannelAccount | None]
@@ -71,6 +72,7 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
     ACCOUNT_STOPPED = "account_stopped"
     HELD = "held"  # rate-limit slot taken: given back, due at the next slot
+    NO_CREDENTIALS = "no_credentials"  # given back untouched; tried again later
     LOST_LEASE = "lost_lease"  # a fenced write was refused: another owner has it
 
 
@@ -163,6 +165,12 @@ class Worker:
             ok = store.mark_final(job, DeliveryState.FAILED, "permanent", str(error), now)
             return Outcome.FAILED if ok else Outcome.LOST_LEASE
         # The channel's own hash: one it can recompute from what the platform gives back.
+        try:
+            credentials = self.credentials(account)
+        except Exception as error:  # no token, unreadable secret: nothing was sent
+            log.warning("delivery %s: no usable credentials: %s", job.id, error)
+            store.release(job, now + timedelta(seconds=NO_CREDENTIALS_WAIT_S), now)
+            return Outcome.NO_CREDENTIALS
         body_hash = channel.match_hash(payload)
         if not store.mark_sending(job, body_hash, payload, now, self.config.lease_s):
             log.warning("delivery %s: lease lost before sending; not sent", job.id)
@@ -173,7 +181,6 @@ class Worker:
             # the lease may be gone and the sweeper may have handed this post on. Do not call.
             log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)
             return Outcome.LOST_LEASE
-        credentials = self.credentials(account)
         try:
             receipt = await self._call(channel, account, credentials, payload)
         except SendError as error:
