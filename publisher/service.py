@@ -29,6 +29,7 @@ from publisher.store.delivery_sql import (
     PlannedPost,
     SqlDeliveryStore,
     SqlPostStore,
+    load_directory,
 )
 from publisher.store.repository import Repository
 from publisher.workflow import Action
@@ -223,7 +224,9 @@ class DeliveryService:
         """Fan an article out to its units and accounts, all in one transaction."""
         article = self.load_article(article_id)
         now = self.clock()
-        targets = routing.route(article, self.tree, self.directory.list_accounts(), self.routing)
+        units, accounts = load_directory(self.store.engine)
+        self._tree = routing.UnitTree(units)
+        targets = routing.route(article, self._tree, accounts, self.routing)
         return self.posts.fan_out(article_id, self.plan(article, targets, now), now, actor)
 
     def nominate(self, post_id: int, username: str) -> tuple[int, int]:
