@@ -157,7 +157,7 @@ class Worker:
             return Outcome.FAILED if ok else Outcome.LOST_LEASE
         held_until = store.reserve(self.limits.gaps_for(job.platform, job.account_id), now)
         if held_until is not None:
-            store.release(job, held_until, now)
+            store.release(job, None, now)  # keeps its place; claimable once the slot is free
             return Outcome.HELD
         try:
             payload = self.prepare(job)

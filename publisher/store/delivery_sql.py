@@ -390,19 +390,20 @@ class SqlDeliveryStore:
             },
         )
 
-    def release(self, job: Job, due_at: datetime, now: datetime) -> bool:
-        """Give a claimed row back untouched (no call was made), due again at `due_at`."""
+    def release(self, job: Job, due_at: datetime | None, now: datetime) -> bool:
+        """Give a claimed row back untouched (no call was made). With `due_at` None it keeps
+        its place in the queue (a rate-limit hold: the claim query skips held accounts)."""
+        values: dict[str, Any] = {
+            "state": DeliveryState.PENDING.value,
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if due_at is not None:
+            values["due_at"] = due_at
         with self.write() as conn:
             result = conn.execute(
-                sa.update(D)
-                .where(self._fence(job, DeliveryState.CLAIMED))
-                .values(
-                    state=DeliveryState.PENDING.value,
-                    lease_owner=None,
-                    lease_until=None,
-                    due_at=due_at,
-                    updated_at=now,
-                )
+                sa.update(D).where(self._fence(job, DeliveryState.CLAIMED)).values(**values)
             )
             return result.rowcount == 1
 
