@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -197,7 +199,9 @@ PG_RESTART_PORT = int(os.environ.get("PUBLISHER_PG_RESTART_PORT", "55441"))
 @pytest.mark.postgres
 def test_workers_recover_from_a_postgres_restart_by_themselves(tmp_path):
     postgres_url()  # skip (or fail in CI) when there is no PostgreSQL at all
-    cluster = tmp_path / "pg"
+    # Outside pytest's private tmp: the cluster runs as the `postgres` account when we are root.
+    cluster = Path(tempfile.mkdtemp(prefix="publisher-pg-restart-")) / "pg"
+    cluster.parent.chmod(0o755)
     tool = ROOT / "scripts" / "pg-throwaway"
     started = subprocess.run(
         [str(tool), "start", str(cluster), str(PG_RESTART_PORT)],
