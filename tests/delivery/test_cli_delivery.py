@@ -1,0 +1,62 @@
+"""The delivery commands end to end on a fresh working folder (SQLite)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from publisher.cli import app
+from publisher.cli.common import UserError
+from publisher.store.engine import make_engine
+
+runner = CliRunner()
+
+
+def code(result) -> int:
+    """The exit code `publisher` gives: main() turns a UserError into exit 2."""
+    return 2 if isinstance(result.exception, UserError) else result.exit_code
+
+
+def test_pause_resume_approve_and_audit_verify(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PUBLISHER_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_SANDBOX_URL", "http://127.0.0.1:9")  # sandbox: --as allowed
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    paused = runner.invoke(
+        app,
+        [
+            "pause",
+            "--unit",
+            "01",
+            "--subtree",
+            "--reason",
+            "đính chính",
+            "--as",
+            "admin",
+            "--until",
+            "2026-11-30T08:00+07:00",
+        ],
+    )
+    assert paused.exit_code == 0, paused.output
+    both = runner.invoke(app, ["pause", "--unit", "01", "--all", "--reason", "x", "--as", "admin"])
+    assert code(both) == 2
+    naive = runner.invoke(app, ["schedule", "1", "--at", "2026-11-24T08:00", "--as", "admin"])
+    assert code(naive) == 2
+    refused = runner.invoke(app, ["pause", "--unit", "79", "--reason", "x", "--as", "duyet.hanoi"])
+    assert code(refused) == 2
+    resumed = runner.invoke(
+        app, ["resume", "--unit", "01", "--subtree", "--reason", "xong", "--as", "admin"]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert runner.invoke(app, ["approve", "--all-pending", "--as", "admin"]).exit_code == 0
+    ok = runner.invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0
+    assert "2 events" in ok.output
+    engine = make_engine(f"sqlite:///{home / 'publisher.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 1"))
+    engine.dispose()
+    broken = runner.invoke(app, ["audit", "verify"])
+    assert broken.exit_code == 1
+    assert "event 1" in broken.output
