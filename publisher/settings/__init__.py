@@ -25,6 +25,7 @@ from publisher.domain import (
     Unit,
     User,
 )
+from publisher.ingest.pages import check_selectors
 from publisher.settings.directory import AccountsFile, SourcesFile, UnitsFile, UsersFile
 from publisher.settings.notify import NotifyFile
 
@@ -227,6 +228,8 @@ def load_config(folder: Path) -> Config:
                 problems,
             )
             for index, src in enumerate(sources_file.source):
+                for problem in check_selectors(src.selectors):
+                    problems.append(f"sources.toml: source[{index}].{problem}")
                 if src.kind is not SourceKind.PUSH and not src.url:
                     problems.append(
                         f"sources.toml: source[{index}].url: required for {src.kind.value} sources"
