@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
 
-from publisher.cli.common import not_built_yet
+import typer
+from rich.console import Console
+
+from publisher.cli.common import UserError, not_built_yet
+from publisher.workspace import default_home
 
 
 def register(app: typer.Typer) -> None:
@@ -14,6 +18,21 @@ def register(app: typer.Typer) -> None:
         not_built_yet("run", 6)
 
     @app.command("demo")
-    def demo() -> None:
-        """The main job on the embedded default (SQLite and the sandbox on loopback)."""
-        not_built_yet("demo", 6)
+    def demo(
+        directory: Path | None = typer.Option(
+            None, "--dir", help="Demo folder (default: <PUBLISHER_HOME or ./.publisher>/demo)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """The main job on the embedded default: SQLite and the sandbox on loopback."""
+        from publisher.demo.run import DemoError, print_summary, report_json, run_demo
+
+        console = Console(stderr=as_json)
+        try:
+            report = run_demo(directory or default_home() / "demo", console)
+        except DemoError as error:
+            raise UserError(f"demo: {error}") from None
+        if as_json:
+            print(report_json(report))
+        else:
+            print_summary(report, console)
