@@ -23,6 +23,8 @@ from channels.base import Channel, Template
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
 from channels.zalo import ZaloChannel
+from publisher.delivery.faults import FaultHook, no_fault
+from publisher.delivery.limits import RateLimits
 from publisher.delivery.prepare import AdaptingPreparer
 from publisher.delivery.worker import Worker, WorkerConfig
 from publisher.domain import Platform, SourceKind
@@ -42,6 +44,7 @@ from publisher.settings import Config
 from publisher.settings.notify import SecretError, resolve_secret
 from publisher.store.ingest_sql import SqlIngestStore
 from publisher.store.sql import SqlRepository
+from publisher.store.tables import ArticleRow
 from publisher.workspace import Workspace
 
 log = logging.getLogger("publisher.runtime")
@@ -79,7 +82,18 @@ class Runtime:
         del unit_code, platform
         return Template()
 
-    def worker(self, config: WorkerConfig | None = None) -> Worker:
+    def rate_limits(self) -> RateLimits:
+        """Minimum gaps from schedule.toml, enforced at send time by slots shared in the DB."""
+        schedule = self.service.schedule
+        account_gaps = {
+            platform: rules.min_gap_minutes * 60 for platform, rules in schedule.platform.items()
+        }
+        if schedule.default.min_gap_minutes:
+            for platform in Platform:
+                account_gaps.setdefault(platform.value, schedule.default.min_gap_minutes * 60)
+        return RateLimits(account_gaps, dict(schedule.platform_min_gap_seconds))
+
+    def worker(self, config: WorkerConfig | None = None, fault: FaultHook = no_fault) -> Worker:
         return Worker(
             self.service.store,
             self.channels,
@@ -89,7 +103,9 @@ class Runtime:
             prepare=AdaptingPreparer(
                 self.engine, self.channels, self.repository.get_unit, self.template
             ),
+            limits=self.rate_limits(),
             clock=self.clock,
+            fault=fault,
         )
 
     # --- ingestion and routing -------------------------------------------------------------
@@ -106,6 +122,10 @@ class Runtime:
             deliveries += created_deliveries
             self.routed.append(article_id)
         return posts, deliveries
+
+    def route_pending(self) -> tuple[int, int]:
+        """Route every stored article that is not routed yet (crash-safe outbox sweep)."""
+        return self.route_new(unrouted_articles(self.engine))
 
     def intake_app(self) -> Starlette:
         """The push intake API for every `push` source whose secret can be read."""
@@ -134,6 +154,37 @@ class Runtime:
     async def aclose(self) -> None:
         await self.http.aclose()
         self.engine.dispose()
+
+
+def delivery_service(
+    workspace: Workspace, config: Config, clock: Callable[[], datetime] = utc_now
+) -> DeliveryService:
+    """The use cases over the working folder's database, with its routing, policy, schedule."""
+    engine = workspace.engine()
+    return DeliveryService(
+        engine,
+        SqlRepository(engine),
+        routing_rules=config.workflow.get("routing"),  # type: ignore[arg-type]
+        policy=config.workflow.get("policy"),  # type: ignore[arg-type]
+        schedule_rules=config.workflow.get("schedule"),  # type: ignore[arg-type]
+        clock=clock,
+    )
+
+
+def unrouted_articles(engine: sa.Engine) -> list[int]:
+    """Stored, publishable articles that have no posts yet: the outbox to drain.
+
+    Fan-out marks an article routed in the same transaction that creates its posts, so an
+    article recorded just before a crash is routed by the next sweep, never twice.
+    """
+    table = ArticleRow.__table__  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.id)
+            .where(table.c.routed.is_(False), table.c.backlog.is_(False))
+            .order_by(table.c.id)
+        )
+        return [int(row.id) for row in rows]
 
 
 def build_channels(

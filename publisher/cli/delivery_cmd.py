@@ -115,47 +115,21 @@ def _service_call(func, *args: object) -> object:  # type: ignore[no-untyped-def
 
 
 def run_worker(context: Context, owner: str, until_idle: bool) -> dict[str, object]:
-    import httpx
-
-    from channels.registry import load_channels, sandbox_url_from_env
-    from publisher import secrets
     from publisher.delivery import faults
-    from publisher.delivery.limits import RateLimits
-    from publisher.delivery.prepare import AdaptingPreparer
-    from publisher.delivery.worker import Worker, WorkerConfig
-    from publisher.store.delivery_sql import SqlDeliveryStore
-
-    schedule = context.schedule()
-    account_gaps = {
-        platform: rules.min_gap_minutes * 60 for platform, rules in schedule.platform.items()
-    }
-    if schedule.default.min_gap_minutes:
-        for platform in ("facebook", "youtube", "zalo", "viber", "telegram", "x"):
-            account_gaps.setdefault(platform, schedule.default.min_gap_minutes * 60)
-    try:
-        keyring = secrets.load_keyring(dict(os.environ), context.workspace.home)
-    except secrets.SecretsError:
-        keyring = None  # tokens from env:/file: still work; store: needs the key
-    resolver = secrets.CredentialResolver(secrets.SecretStore(context.engine, keyring))
+    from publisher.delivery.worker import WorkerConfig
+    from publisher.runtime import build_runtime
 
     async def main() -> dict[str, object]:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            channels = {p.value: c for p, c in load_channels(http, sandbox_url_from_env()).items()}
-            worker = Worker(
-                SqlDeliveryStore(context.engine),
-                channels,
-                context.repository.get_account,
-                resolver,
-                WorkerConfig(owner=owner),
-                prepare=AdaptingPreparer(context.engine, channels, context.repository.get_unit),
-                limits=RateLimits(account_gaps, dict(schedule.platform_min_gap_seconds)),
-                fault=faults.from_env(),
-            )
+        runtime = build_runtime(context.workspace)
+        try:
+            worker = runtime.worker(WorkerConfig(owner=owner), fault=faults.from_env())
             stats = await worker.run(until_idle=until_idle, stop=stop)
+        finally:
+            await runtime.aclose()
         return {"worker": owner, "claimed": stats.claimed, "outcomes": stats.outcomes}
 
     return asyncio.run(main())

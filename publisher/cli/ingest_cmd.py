@@ -77,6 +77,26 @@ def _store(
     )
 
 
+def _route(article_ids: list[int]) -> tuple[int, int]:
+    """Fan the new articles out to their units (posts and deliveries, one transaction each)."""
+    from publisher.runtime import delivery_service
+    from publisher.settings import ConfigError
+    from publisher.workspace import Workspace
+
+    workspace = Workspace.from_env()
+    try:
+        config = workspace.load_config()
+    except ConfigError as error:
+        raise UserError(error.problems) from None
+    service = delivery_service(workspace, config)
+    posts = deliveries = 0
+    for article_id in article_ids:
+        created_posts, created_deliveries = service.route_article(article_id)
+        posts += created_posts
+        deliveries += created_deliveries
+    return posts, deliveries
+
+
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
@@ -133,6 +153,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{len(articles)} article(s), nothing written (--dry-run)")
             return
         report = _store(articles, source_id=source_id, kind=article_kind, unit=unit)
+        posts, deliveries = _route(report.new_ids)
         if as_json:
             typer.echo(
                 json.dumps(
@@ -140,11 +161,14 @@ def register(app: typer.Typer) -> None:
                         "new": report.new_ids,
                         "linked": report.linked_ids,
                         "duplicates": report.duplicates,
+                        "posts": posts,
+                        "deliveries": deliveries,
                     }
                 )
             )
         else:
             typer.echo(
                 f"{report.new} new article(s), {len(report.linked_ids)} known from another "
-                f"source, {report.duplicates} already stored"
+                f"source, {report.duplicates} already stored; routed to {posts} post(s), "
+                f"{deliveries} delivery(ies)"
             )

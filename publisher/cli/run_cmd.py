@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from publisher.cli.common import UserError, not_built_yet
+from publisher.cli.common import UserError
 from publisher.workspace import default_home
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
-    def run() -> None:
-        """The long-running service: poll, route, schedule, deliver, intake API, metrics."""
-        not_built_yet("run", 6)
+    def run(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address for the HTTP surface."),
+        port: int = typer.Option(8780, "--port", help="Port: /intake, /healthz, /metrics."),
+        workers: int = typer.Option(1, "--workers", min=0, help="Delivery workers in-process."),
+        poll_tick: float = typer.Option(5.0, "--poll-tick", help="Seconds between poll checks."),
+        log_json: bool = typer.Option(
+            False, "--log-json", help="Structured logs, one JSON a line."
+        ),
+    ) -> None:
+        """The long-running service: poll, route, schedule, deliver, intake API, metrics.
+
+        Stops cleanly on SIGTERM or SIGINT: in-flight sends finish, nothing is left claimed.
+        """
+        from publisher import redact
+        from publisher.runtime import build_runtime
+        from publisher.service_process import configure_logging, run_service
+        from publisher.settings import ConfigError
+        from publisher.workspace import Workspace
+
+        configure_logging(log_json)
+        redact.install()
+        workspace = Workspace.from_env()
+        if not workspace.config_dir.is_dir():
+            raise UserError(f"{workspace.home}: no working folder here; run `publisher init` first")
+        try:
+            runtime = build_runtime(workspace)
+        except ConfigError as error:
+            raise UserError(error.problems) from None
+
+        async def main() -> None:
+            try:
+                await run_service(
+                    runtime, host=host, port=port, workers=workers, poll_tick_s=poll_tick
+                )
+            finally:
+                await runtime.aclose()
+
+        asyncio.run(main())
 
     @app.command("demo")
     def demo(
