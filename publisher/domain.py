@@ -79,6 +79,10 @@ class Platform(StrEnum):
     X = "x"
 
 
+# Platforms that publish only video: an article without one has nothing to post there.
+VIDEO_ONLY_PLATFORMS = frozenset({Platform.YOUTUBE})
+
+
 class AccountStatus(StrEnum):
     ACTIVE = "active"
     AUTH_FAILED = "auth_failed"  # token expired or revoked: nothing is sent until fixed

@@ -42,6 +42,11 @@ def backoff_s(retries_done: int, draw: float) -> float:
     return ceiling * draw
 
 
+def rate_limit_jitter_s(retry_after_s: float, draw: float) -> float:
+    """Spread for retries after a stated wait: up to 10 % of it, at most 30 s."""
+    return min(0.1 * retry_after_s, 30.0) * draw
+
+
 def decide(
     kind: ErrorKind,
     *,
@@ -61,10 +66,13 @@ def decide(
         return Decision(Action.FAIL, reason="permanent error")
     if retries_done >= max_retries:
         return Decision(Action.FAIL, reason=f"gave up after {retries_done} retries")
-    wait = backoff_s(retries_done, draw)
     if kind is ErrorKind.RATE_LIMITED and retry_after_s is not None:
-        # The platform said how long: never earlier than that.
-        wait = max(wait, retry_after_s)
+        # The platform said how long: wait exactly that, never less, plus a little jitter so
+        # the deliveries it held back do not all return in the same instant. Piling our own
+        # exponential backoff on top would only make an urgent directive later.
+        wait = retry_after_s + rate_limit_jitter_s(retry_after_s, draw)
+    else:
+        wait = backoff_s(retries_done, draw)
     at = now + timedelta(seconds=wait)
     if expires_at is not None and at >= expires_at:
         return Decision(Action.EXPIRE, reason="the next try would come after the post expires")

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from publisher.domain import AccountStatus, Article, ArticleKind, ChannelAccount, Unit
+from publisher.domain import (
+    VIDEO_ONLY_PLATFORMS,
+    AccountStatus,
+    Article,
+    ArticleKind,
+    ChannelAccount,
+    Unit,
+)
 from publisher.settings.workflow import RoutingFile
 
 
@@ -64,12 +71,17 @@ def accounts_for(
     unit_code: str,
     language: str,
     by_unit: Mapping[str, Sequence[ChannelAccount]],
+    has_video: bool = True,
 ) -> tuple[ChannelAccount, ...]:
+    """The unit's accounts that can take the article: enabled, in its language, and not a
+    video-only platform when the article has no video (a delivery that can only fail is
+    noise in every report)."""
     return tuple(
         account
         for account in by_unit.get(unit_code, ())
         if account.status is not AccountStatus.DISABLED
         and (account.language is None or account.language == language)
+        and (has_video or account.platform not in VIDEO_ONLY_PLATFORMS)
     )
 
 
@@ -118,7 +130,10 @@ def route(
         codes = directive_units(article, tree, rules)
     else:
         codes = [article.unit_code] if article.unit_code in tree.units else []
-    return [Target(code, accounts_for(code, article.language, by_unit)) for code in codes]
+    has_video = bool(article.video)
+    return [
+        Target(code, accounts_for(code, article.language, by_unit, has_video)) for code in codes
+    ]
 
 
 def nomination_target(from_unit: str, tree: UnitTree, rules: RoutingFile) -> str | None:

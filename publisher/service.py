@@ -241,7 +241,9 @@ class DeliveryService:
             raise ServiceError(f"unit {post.unit_code} has nowhere to nominate to")
         article = self.load_article(post.article_id)
         accounts = self.directory.list_accounts([target])
-        account_list = routing.accounts_for(target, article.language, {target: accounts})
+        account_list = routing.accounts_for(
+            target, article.language, {target: accounts}, bool(article.video)
+        )
         now = self.clock()
         [plan] = self.plan(article, [routing.Target(target, account_list)], now, nominated=True)
         plan = PlannedPost(

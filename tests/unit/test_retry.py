@@ -35,6 +35,20 @@ def test_rate_limit_waits_no_less_than_asked():
     assert d.at == NOW + timedelta(seconds=600)
 
 
+def test_rate_limit_waits_what_was_asked_not_our_own_backoff():
+    # After three retries our own backoff ceiling is 240 s; the platform asked for 2 s.
+    d = decide(ErrorKind.RATE_LIMITED, retries_done=3, now=NOW, draw=1.0, retry_after_s=2)
+    assert d.at is not None
+    assert NOW + timedelta(seconds=2) <= d.at <= NOW + timedelta(seconds=2.2)
+    long = decide(ErrorKind.RATE_LIMITED, retries_done=0, now=NOW, draw=1.0, retry_after_s=3600)
+    assert long.at == NOW + timedelta(seconds=3630)  # jitter capped at 30 s
+
+
+def test_rate_limit_without_a_stated_wait_backs_off():
+    d = decide(ErrorKind.RATE_LIMITED, retries_done=2, now=NOW, draw=0.5)
+    assert d.at == NOW + timedelta(seconds=60)  # half of min(30 s · 2², 1 h)
+
+
 def test_retries_are_bounded_and_never_past_expiry():
     assert decide(ErrorKind.BEFORE_SEND, retries_done=6, now=NOW, draw=0.1).action is Action.FAIL
     late = decide(

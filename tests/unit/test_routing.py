@@ -69,3 +69,20 @@ def test_a_unit_article_goes_to_its_own_channels_and_nominates_upward():
     assert nomination_target("00004", TREE, RoutingFile()) == "01"
     assert nomination_target("00004", TREE, RoutingFile(nominate_to="root")) == "CP"
     assert TREE.ancestors("00004") == ["01", "CP"]
+
+
+def test_video_only_platforms_get_nothing_without_a_video() -> None:
+    from publisher import routing as _routing
+    from publisher.domain import ChannelAccount as _Account
+    from publisher.domain import Platform as _Platform
+
+    accounts = {
+        "01": [
+            _Account("01.facebook", "01", _Platform.FACEBOOK, "1"),
+            _Account("01.youtube", "01", _Platform.YOUTUBE, "UC1"),
+        ]
+    }
+    without = _routing.accounts_for("01", "vi", accounts, has_video=False)
+    assert [a.id for a in without] == ["01.facebook"]
+    with_video = _routing.accounts_for("01", "vi", accounts, has_video=True)
+    assert [a.id for a in with_video] == ["01.facebook", "01.youtube"]

@@ -94,6 +94,8 @@ def test_truncation_properties(text: str, limit: int) -> None:
         result = truncate_sentences(text, limit, measure)
         assert measure(result) <= limit or measure(" ".join(text.split())) <= limit
         flat = " ".join(text.split())
+        if result == flat:
+            continue  # nothing was cut (the text may end with its own "…")
         stem = result.removesuffix("…").rstrip()
         assert flat.startswith(stem)
         # the cut falls between words: the next character of the source is a space or the end
