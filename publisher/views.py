@@ -193,7 +193,7 @@ class Scope:
         return column.in_(self.unit_codes_query())
 
 
-def _unit_from(m: Mapping[str, Any]) -> Unit:
+def _unit_from(m: Any) -> Unit:
     return Unit(
         code=m["code"],
         name=m["name"],
@@ -206,7 +206,7 @@ def _unit_from(m: Mapping[str, Any]) -> Unit:
     )
 
 
-def _delivery_from(m: Mapping[str, Any], title: str = "") -> DeliveryView:
+def _delivery_from(m: Any, title: str = "") -> DeliveryView:
     return DeliveryView(
         id=m["id"],
         post_id=m["post_id"],
@@ -224,7 +224,7 @@ def _delivery_from(m: Mapping[str, Any], title: str = "") -> DeliveryView:
     )
 
 
-def _pause_from(m: Mapping[str, Any]) -> Pause:
+def _pause_from(m: Any) -> Pause:
     return Pause(
         scope=PauseScope(m["scope"]),
         target=m["target"],

@@ -70,7 +70,9 @@ ERROR_KINDS = {
     "unknown_outcome": (
         "We do not know whether it was published: it is checked on the platform before any resend."
     ),
-    "permanent": "The platform refused the post (content or permission): fix it and retry, or cancel.",
+    "permanent": (
+        "The platform refused the post (content or permission): fix it and retry, or cancel."
+    ),
 }
 
 

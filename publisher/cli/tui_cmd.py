@@ -124,8 +124,8 @@ def register(app: typer.Typer) -> None:
         check_only: bool = typer.Option(False, "--check", help="Validate only; save nothing."),
     ) -> None:
         """Import a bulk posting plan, validated row by row before anything is saved."""
-        from tui.ports import ActionRefused
         from tui.plan_check import check_plan_file
+        from tui.ports import ActionRefused
 
         try:
             text = path.read_text(encoding="utf-8-sig")

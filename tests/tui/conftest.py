@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input
+from tui_fakes import FakeBackend
 
 from tui import i18n
-from tui_fakes import FakeBackend
 
 
 @pytest.fixture(autouse=True)

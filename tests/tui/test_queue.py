@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from textual.widgets import DataTable, Input
+from tui_fakes import EDITOR_HN, FakeBackend, build, settle
 
 from publisher.domain import PostState
-from tui_fakes import EDITOR_HN, FakeBackend, build, settle
 from tui.screens.prompt import PromptDialog
 from tui.screens.queue import QueueScreen
 
@@ -118,8 +118,8 @@ async def test_filter_by_state(fake: FakeBackend) -> None:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, QueueScreen)
-        from tui.widgets.filter_bar import FilterBar
         from publisher.views import QueueFilter
+        from tui.widgets.filter_bar import FilterBar
 
         screen.post_message(FilterBar.Changed(QueueFilter(state="approved")))
         await settle(pilot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, TabbedContent
+from tui_fakes import ADMIN, NOW, FakeBackend, build, settle
 
 from publisher.domain import PauseScope, PostState
 from tui import i18n
@@ -16,7 +17,6 @@ from tui.screens.plan import PlanScreen
 from tui.screens.post import PostScreen
 from tui.screens.problems import ProblemsScreen
 from tui.screens.units import UnitsScreen
-from tui_fakes import ADMIN, NOW, FakeBackend, build, settle
 
 
 async def test_post_screen_shows_each_channel_and_edits_the_lead_in(fake: FakeBackend) -> None:
@@ -163,7 +163,8 @@ async def test_plan_import_shows_errors_then_saves(fake: FakeBackend, tmp_path: 
         field.value = str(bad)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.screen.result is not None and not app.screen.result.ok
+        assert app.screen.result is not None
+        assert not app.screen.result.ok
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert not any(c[0] == "import_plan" for c in fake.calls)

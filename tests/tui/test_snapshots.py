@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tui_fakes import ADMIN, FakeBackend, build, settle
 
 SIZE = (120, 36)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from channels.base import Problem, Severity
 from publisher.domain import (

@@ -38,9 +38,9 @@ def message_ids(root: Path = TUI) -> list[str]:
                 label = node.args[2] if name == "Key" and len(node.args) >= 3 else None
                 if isinstance(label, ast.Constant) and isinstance(label.value, str):
                     ids[label.value] = None
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                if node.targets[0].id in LABEL_TABLES:
-                    ids.update(dict.fromkeys(_strings(node.value)))
+            target = node.targets[0] if isinstance(node, ast.Assign) else None
+            if isinstance(target, ast.Name) and target.id in LABEL_TABLES:
+                ids.update(dict.fromkeys(_strings(node.value)))  # type: ignore[attr-defined]
     return list(ids)
 
 

@@ -126,7 +126,8 @@ class CalendarScreen(DataScreen):
         cells: dict[tuple[str, int], list[DeliveryView]] = defaultdict(list)
         rows: dict[str, bool] = {}
         for entry in self.entries:
-            key = f"{entry.unit_code} · {formatting.PLATFORM_SHORT.get(entry.platform, entry.platform)}"
+            short = formatting.PLATFORM_SHORT.get(entry.platform, entry.platform)
+            key = f"{entry.unit_code} · {short}"
             cells[(key, self.slot_of(entry.due_at, start))].append(entry)
             rows[key] = rows.get(key, False) or paused(entry, self.pause_rows)
         self.cells = dict(cells)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,6 +18,10 @@ from tui.keys import Key
 from tui.plan_check import check_plan_file
 from tui.ports import ActionRefused
 from tui.screens.base import DataScreen
+
+
+def read_text(path: Path) -> str:
+    return path.expanduser().read_text(encoding="utf-8-sig")
 
 
 class PlanScreen(DataScreen):
@@ -45,9 +50,9 @@ class PlanScreen(DataScreen):
     @work(exclusive=True, group="load")
     async def check_file(self, path_text: str) -> None:
         status = self.query_one("#plan-status", Static)
-        path = Path(path_text).expanduser()
+        path = Path(path_text)
         try:
-            text = await self.fetch(lambda: path.read_text(encoding="utf-8-sig"))
+            text = await self.fetch(partial(read_text, path))
         except (OSError, UnicodeDecodeError) as error:
             self.result = None
             status.update(

@@ -20,7 +20,9 @@ from tui.screens.prompt import PromptDialog, required
 # What resolves each state, said to the person looking at it.
 REMEDIES = {
     "failed": "Retry (t) after fixing the cause, or cancel the post (c).",
-    "unknown": "Wait: the outcome is being checked on the platform. Retry only if it was not published.",
+    "unknown": (
+        "Wait: the outcome is being checked on the platform. Retry only if it was not published."
+    ),
     "needs_review": "Check the channel page by hand; retry (t) if the post is not there.",
 }
 
@@ -31,8 +33,8 @@ class ProblemsScreen(DataScreen):
         Key("t", "retry", "Retry"),
         Key("c", "cancel", "Cancel post"),
         Key("enter", "open", "Open post", show=False),
-        Key("pagedown,right_square_bracket", "page(1)", "Next page", show=False),
-        Key("pageup,left_square_bracket", "page(-1)", "Previous page", show=False),
+        Key("pagedown,right_square_bracket", "page(1)", "Next page", show=False, priority=True),
+        Key("pageup,left_square_bracket", "page(-1)", "Previous page", show=False, priority=True),
     )
 
     def __init__(self) -> None:

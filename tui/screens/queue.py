@@ -52,8 +52,8 @@ class QueueScreen(DataScreen):
         Key("c", "cancel", "Cancel", show=False),
         Key("space", "mark", "Select", key_display="␣"),
         Key("A", "approve_marked", "Approve selected", key_display="⇧A"),
-        Key("pagedown,right_square_bracket", "page(1)", "Next page", show=False),
-        Key("pageup,left_square_bracket", "page(-1)", "Previous page", show=False),
+        Key("pagedown,right_square_bracket", "page(1)", "Next page", show=False, priority=True),
+        Key("pageup,left_square_bracket", "page(-1)", "Previous page", show=False, priority=True),
         Key("slash", "search", "Search", show=False),
         Key("ctrl+r", "refresh", "Refresh", show=False),
     )

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from publisher.domain import AccountStatus, Pause, Unit
 from publisher.views import AccountView
@@ -95,7 +96,7 @@ class UnitsScreen(DataScreen):
         tree: Tree[str] = self.query_one("#unit-tree", Tree)
         tree.clear()
         paused = {p.target for p in self.pause_rows}
-        nodes = {}
+        nodes: dict[str, TreeNode[str]] = {}
         codes = {u.code for u in self.units}
         for unit in self.units:  # parents come first (ordered by depth)
             parent = nodes.get(unit.parent_code) if unit.parent_code in codes else tree.root

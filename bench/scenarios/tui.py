@@ -1,0 +1,174 @@
+"""Editors' TUI on a large queue: open the queue and answer keys with 100,000 deliveries.
+
+Builds a SQLite database from the sample configuration (64 units, 207 accounts), fills it with
+posts and deliveries (~100,000 deliveries; quick: ~10,000), then drives the real app headless
+(Textual `run_test`) over the real backend (views + DeliveryService): time until the first page
+of the admin's queue is on screen, the time a cursor key takes to answer, and the time to turn
+a page (which asks the database again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from publisher.settings import load_config
+from publisher.store.engine import make_engine, upgrade
+from publisher.store.sql import SqlRepository
+from publisher.store.tables import ArticleRow, DeliveryRow, PostRow
+from publisher.workspace import SAMPLE_CONFIG, sync_directory
+
+DESCRIPTION = "TUI: open the queue and answer keys over ~100,000 deliveries (SQLite)"
+
+
+def _fill(
+    engine: sa.Engine, articles: int, accounts_by_unit: dict[str, list[tuple[str, str]]]
+) -> int:
+    now = datetime(2026, 11, 14, 2, 0, tzinfo=UTC)
+    art, post, dlv = ArticleRow.__table__, PostRow.__table__, DeliveryRow.__table__  # type: ignore[attr-defined]
+    units = sorted(accounts_by_unit)
+    with engine.begin() as conn:
+        conn.execute(
+            art.insert(),
+            [
+                {
+                    "id": a,
+                    "guid": f"g{a}",
+                    "url": f"https://baochinhphu.vn/{a}.htm",
+                    "canonical_url": f"https://baochinhphu.vn/{a}.htm",
+                    "content_hash": f"{a:064d}",
+                    "title": f"Thông tin chỉ đạo số {a} về công tác điều hành",
+                    "published_at": now - timedelta(minutes=a),
+                    "images": [],
+                    "kind": "directive" if a % 4 == 0 else "article",
+                    "routed": True,
+                    "created_at": now - timedelta(minutes=a),
+                }
+                for a in range(1, articles + 1)
+            ],
+        )
+        posts, rows = [], []
+        post_id = 0
+        for a in range(1, articles + 1):
+            for unit in units:
+                post_id += 1
+                waiting = (a + post_id) % 3 == 0
+                posts.append(
+                    {
+                        "id": post_id,
+                        "article_id": a,
+                        "unit_code": unit,
+                        "state": "awaiting_approval" if waiting else "approved",
+                        "approvals": [],
+                        "scheduled_at": now + timedelta(minutes=a),
+                        "created_at": now - timedelta(minutes=a),
+                        "updated_at": now,
+                    }
+                )
+                for account_id, platform in accounts_by_unit[unit]:
+                    rows.append(
+                        {
+                            "post_id": post_id,
+                            "article_id": a,
+                            "unit_code": unit,
+                            "account_id": account_id,
+                            "platform": platform,
+                            "state": "awaiting_approval" if waiting else "pending",
+                            "due_at": now + timedelta(minutes=a),
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+        conn.execute(post.insert(), posts)
+        for start in range(0, len(rows), 20000):
+            conn.execute(dlv.insert(), rows[start : start + 20000])
+    return len(rows)
+
+
+async def _drive(engine: sa.Engine, repository: SqlRepository) -> dict[str, Any]:
+    import httpx
+
+    from channels.registry import load_channels
+    from publisher.service import DeliveryService
+    from tui.app import TuiSettings, make_app
+    from tui.backend import CoreBackend
+    from tui.screens.queue import QueueScreen
+
+    user = repository.get_user("admin")
+    assert user is not None
+    async with httpx.AsyncClient() as http:
+        backend = CoreBackend(engine, DeliveryService(engine, repository), load_channels(http))
+        app = make_app(TuiSettings(user=user, poll_seconds=0), backend)
+        started = time.perf_counter()
+        async with app.run_test(size=(120, 36)) as pilot:
+            deadline = time.perf_counter() + 60
+            while not (isinstance(app.screen, QueueScreen) and app.screen.page.items):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the queue did not open in 60 s (screen {app.screen!r})")
+                await asyncio.sleep(0.005)
+            await pilot.pause()
+            opened = time.perf_counter() - started
+            total = app.screen.page.total
+            keys = []
+            for _ in range(20):
+                t = time.perf_counter()
+                await pilot.press("down")
+                keys.append(time.perf_counter() - t)
+            pages = []
+            for _ in range(5):
+                before = app.screen.first_row
+                t = time.perf_counter()
+                await pilot.press("pagedown")
+                deadline = time.perf_counter() + 30
+                while (
+                    app.screen.first_row == before or app.screen.page.offset != app.screen.first_row
+                ):
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError("a page did not load in 30 s")
+                    await asyncio.sleep(0.002)
+                await pilot.pause()
+                pages.append(time.perf_counter() - t)
+    return {"open": opened, "keys": keys, "pages": pages, "total": total}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    config = load_config(SAMPLE_CONFIG)
+    accounts_by_unit: dict[str, list[tuple[str, str]]] = {}
+    for account in config.accounts:
+        accounts_by_unit.setdefault(account.unit_code, []).append(
+            (account.id, account.platform.value)
+        )
+    per_article = sum(len(v) for v in accounts_by_unit.values())
+    articles = max(1, (10_000 if quick else 100_000) // per_article)
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'tui.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        repository = SqlRepository(engine)
+        sync_directory(config, repository)
+        deliveries = _fill(engine, articles, accounts_by_unit)
+        measured = asyncio.run(_drive(engine, repository))
+        engine.dispose()
+    return [
+        {"name": "tui.deliveries", "value": deliveries, "unit": "deliveries"},
+        {"name": "tui.queue_posts", "value": measured["total"], "unit": "posts"},
+        {"name": "tui.open_queue", "value": round(measured["open"] * 1000, 1), "unit": "ms"},
+        {
+            "name": "tui.key_median",
+            "value": round(statistics.median(measured["keys"]) * 1000, 2),
+            "unit": "ms",
+        },
+        {"name": "tui.key_max", "value": round(max(measured["keys"]) * 1000, 2), "unit": "ms"},
+        {
+            "name": "tui.page_median",
+            "value": round(statistics.median(measured["pages"]) * 1000, 1),
+            "unit": "ms",
+        },
+    ]
