@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,7 +40,9 @@ from publisher.demo.content import DemoPortal
 from publisher.fetch import Fetcher
 from publisher.ingest.intake import HEADER_SIGNATURE, HEADER_SOURCE, HEADER_TIMESTAMP, sign
 from publisher.ingest.poller import Poller
+from publisher.reports import load_coverage
 from publisher.runtime import Runtime, build_runtime
+from publisher.store.tables import DeliveryRow
 from publisher.workspace import Workspace, sync_directory
 
 MARKER = ".publisher-demo"  # only a folder carrying this marker is ever wiped by the demo
@@ -66,6 +69,8 @@ class DemoReport:
     status: dict[str, Any] = field(default_factory=dict)
     ledger: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    directive: str = ""
+    coverage: list[tuple[str, int, int, int, int]] = field(default_factory=list)
 
 
 class LoopbackServer:
@@ -177,9 +182,9 @@ def fault_spec(runtime: Runtime) -> tuple[dict[str, Any], list[str]]:
     """Realistic trouble, each aimed at one account, each firing once."""
     faults = [
         (
-            {"platform": "facebook", "account": external_id(runtime, "CP.facebook"),
+            {"platform": "telegram", "account": external_id(runtime, "CP.telegram"),
              "kind": "rate_limit", "next": 1, "wait": 2},
-            "Facebook CP.facebook: rate limit (code 32, wait 2 s) → retried after the wait",
+            "Telegram CP.telegram: 429 Too Many Requests, retry_after 2 s → retried after it",
         ),
         (
             {"platform": "facebook", "account": external_id(runtime, "40.facebook"),
@@ -361,8 +366,33 @@ async def _run(
         report.deliveries = sum(delivery_counts(runtime).values())
         posts = report.status["posts"]
         report.posts = sum(posts.values()) if isinstance(posts, dict) else 0
+        coverage = load_coverage(runtime.engine, runtime.clock())
+        report.directive = coverage.article.title
+        report.coverage = [
+            (r.label, r.units_reached, r.units_targeted, r.sent, r.targeted)
+            for r in (*coverage.levels, coverage.total)
+        ]
+        report.problems = problem_lines(runtime)
     finally:
         await runtime.aclose()
+
+
+def problem_lines(runtime: Runtime) -> list[str]:
+    """What needs a person: stopped accounts and deliveries whose outcome is not known."""
+    lines = []
+    for account in runtime.repository.list_accounts():
+        if account.status.value != "active":
+            lines.append(f"account {account.id}: {account.status.value} (renew its token)")
+    table = DeliveryRow.__table__  # type: ignore[attr-defined]
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.id, table.c.account_id, table.c.state, table.c.last_error).where(
+                table.c.state.in_(["needs_review", "failed", "unknown"])
+            )
+        )
+        for row in rows:
+            lines.append(f"delivery {row.id} ({row.account_id}): {row.state} — {row.last_error}")
+    return lines
 
 
 def print_summary(report: DemoReport, console: Console) -> None:
@@ -386,6 +416,19 @@ def print_summary(report: DemoReport, console: Console) -> None:
         ledger.add_column(platform, justify="right")
     ledger.add_row(*(str(report.ledger[p]) for p in sorted(report.ledger)))
     console.print(ledger)
+    if report.coverage:
+        cover = Table(title=f"Độ phủ chỉ đạo · directive coverage: {report.directive}")
+        cover.add_column("level")
+        cover.add_column("units reached", justify="right")
+        cover.add_column("posts sent", justify="right")
+        for label, reached, units, sent, targeted in report.coverage:
+            share = f"{100 * sent / targeted:.0f}%" if targeted else "–"
+            cover.add_row(label, f"{reached}/{units}", f"{sent}/{targeted} ({share})")
+        console.print(cover)
+    if report.problems:
+        console.print("[bold]Cần người xử lý · needs a person:[/]")
+        for line in report.problems:
+            console.print(f"  • {line}")
     home = report.home
     console.print(
         f"Hoàn tất trong {report.seconds:.1f} s · done in {report.seconds:.1f} s.\n"
@@ -404,6 +447,17 @@ def report_json(report: DemoReport) -> str:
             "backlog": report.backlog,
             "status": report.status,
             "ledger": dict(report.ledger),
+            "coverage": [
+                {
+                    "level": label,
+                    "units_reached": reached,
+                    "units": units,
+                    "sent": sent,
+                    "targeted": targeted,
+                }
+                for label, reached, units, sent, targeted in report.coverage
+            ],
+            "problems": report.problems,
         },
         ensure_ascii=False,
     )
