@@ -112,7 +112,11 @@ def configure_logging(json_lines: bool, level: str = "INFO") -> None:
 
 async def poll_and_route(runtime: Runtime, stop: asyncio.Event, tick_s: float) -> None:
     """Every tick: poll the due sources, then route whatever is stored and not yet routed."""
-    poller = Poller(runtime.ingest_store(), Fetcher())
+    async with Fetcher() as fetcher:
+        await _poll_loop(runtime, Poller(runtime.ingest_store(), fetcher), stop, tick_s)
+
+
+async def _poll_loop(runtime: Runtime, poller: Poller, stop: asyncio.Event, tick_s: float) -> None:
     while not stop.is_set():
         try:
             report = await poller.run_cycle(runtime.repository.list_sources(), now=runtime.clock())

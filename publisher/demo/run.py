@@ -68,6 +68,7 @@ class DemoReport:
     faults: list[str] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     ledger: Counter[str] = field(default_factory=Counter)
+    ledger_keys: list[tuple[str, str, str]] = field(default_factory=list)  # platform, account, hash
     problems: list[str] = field(default_factory=list)
     directive: str = ""
     coverage: list[tuple[str, int, int, int, int]] = field(default_factory=list)
@@ -318,18 +319,19 @@ async def _run(
             f"{len(config.accounts)} channel accounts, {len(config.users)} users "
             f"([dim]{workspace.home}[/])"
         )
-        poller = Poller(runtime.ingest_store(), Fetcher())
-        first = await poller.run_cycle(config.sources, now=runtime.clock(), only_due=False)
-        report.backlog = sum(o.new for o in first.outcomes if o.backlog)
-        errors = [f"{o.source_id}: {o.error}" for o in first.outcomes if o.error]
-        if errors:
-            raise DemoError("; ".join(errors))
-        console.print(
-            f"[bold]3.[/] Lần quét đầu · first poll: {report.backlog} older items recorded as "
-            "backlog (never published)"
-        )
-        portal.phase = "fresh"
-        second = await poller.run_cycle(config.sources, now=runtime.clock(), only_due=False)
+        async with Fetcher() as fetcher:
+            poller = Poller(runtime.ingest_store(), fetcher)
+            first = await poller.run_cycle(config.sources, now=runtime.clock(), only_due=False)
+            report.backlog = sum(o.new for o in first.outcomes if o.backlog)
+            errors = [f"{o.source_id}: {o.error}" for o in first.outcomes if o.error]
+            if errors:
+                raise DemoError("; ".join(errors))
+            console.print(
+                f"[bold]3.[/] Lần quét đầu · first poll: {report.backlog} older items recorded "
+                "as backlog (never published)"
+            )
+            portal.phase = "fresh"
+            second = await poller.run_cycle(config.sources, now=runtime.clock(), only_due=False)
         new_ids = [i for o in second.outcomes if not o.backlog for i in o.new_ids]
         await push_article(runtime, portal.pushed_article())  # routed by the intake callback
         report.new_articles = len(new_ids) + 1
@@ -363,6 +365,7 @@ async def _run(
         async with httpx.AsyncClient(base_url=url) as client:
             ledger = (await client.get("/_sandbox/ledger")).json()
         report.ledger = Counter(entry["platform"] for entry in ledger)
+        report.ledger_keys = [(e["platform"], e["account"], e["body_sha256"]) for e in ledger]
         report.deliveries = sum(delivery_counts(runtime).values())
         posts = report.status["posts"]
         report.posts = sum(posts.values()) if isinstance(posts, dict) else 0

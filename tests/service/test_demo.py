@@ -1,0 +1,75 @@
+"""`publisher demo`: the README's first command, end to end on SQLite and the sandbox."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from publisher.demo.run import MARKER, DemoError, DemoReport, run_demo
+
+FIVE_PLATFORMS = {"facebook", "youtube", "zalo", "viber", "telegram"}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> DemoReport:
+    home = tmp_path_factory.mktemp("demo") / "demo"
+    return run_demo(home, Console(file=io.StringIO(), width=120))
+
+
+def test_posts_reach_the_ledger_on_every_platform(first_run: DemoReport) -> None:
+    assert set(first_run.ledger) >= FIVE_PLATFORMS
+    assert all(first_run.ledger[p] > 0 for p in FIVE_PLATFORMS)
+    assert first_run.ledger["youtube"] == 1  # only the pushed article carries a video
+
+
+def test_backlog_is_recorded_and_never_published(first_run: DemoReport) -> None:
+    assert first_run.backlog == 3
+    assert first_run.status["articles"] == 8  # 3 backlog + 4 polled later + 1 pushed
+
+
+def test_faults_are_handled_without_duplicates_or_limbo(first_run: DemoReport) -> None:
+    deliveries = first_run.status["deliveries"]
+    assert isinstance(deliveries, dict)
+    # Nothing left half-done: no claim, no send in flight, no unknown outcome unresolved.
+    assert deliveries["claimed"] == deliveries["sending"] == deliveries["unknown"] == 0
+    # Telegram cannot read back: its lost reply waits for a person, never resent.
+    assert deliveries["needs_review"] == 1
+    # The expired token stopped the account; its delivery keeps its place.
+    assert deliveries["pending"] == 1
+    assert any(line.startswith("account 40.facebook: auth_failed") for line in first_run.problems)
+    assert deliveries["failed"] == 0
+    # Exactly once: no account received the same body twice …
+    assert len(set(first_run.ledger_keys)) == len(first_run.ledger_keys)
+    # … and the ledger holds every sent delivery (the reconciled Zalo one included) plus the
+    # Telegram post whose reply was lost: accepted by the platform, waiting for a person.
+    assert len(first_run.ledger_keys) == deliveries["sent"] + deliveries["needs_review"]
+
+
+def test_approval_leaves_the_central_news_item_waiting(first_run: DemoReport) -> None:
+    posts = first_run.status["posts"]
+    assert isinstance(posts, dict)
+    assert posts["awaiting_approval"] == 1
+    assert first_run.approved == 2  # Hà Nội's feed item and TP.HCM's pushed article
+
+
+def test_directive_coverage_is_reported_by_level(first_run: DemoReport) -> None:
+    levels = {label: (reached, units) for label, reached, units, _, _ in first_run.coverage}
+    assert levels["Tỉnh, thành phố"] == (34, 34)
+    assert levels["Bộ, ngành"] == (17, 17)
+
+
+def test_safe_to_run_twice_and_refuses_a_foreign_folder(
+    first_run: DemoReport, tmp_path: Path
+) -> None:
+    again = run_demo(first_run.home, Console(file=io.StringIO(), width=120))
+    assert again.status["deliveries"] == first_run.status["deliveries"]
+    assert (first_run.home / MARKER).exists()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(DemoError, match="not made by `publisher demo`"):
+        run_demo(foreign, Console(file=io.StringIO()))
+    assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
