@@ -1,16 +1,24 @@
 """The use cases the CLI, the TUI and the API call. Each checks permissions and writes an
-audit event in the same transaction as the change it records."""
+audit event in the same transaction as the change it records.
+
+A refusal (`PermissionDenied`) rolls that transaction back, so it is audited afterwards in a
+fresh one (action "refused": what was attempted, at which unit, and why), then re-raised.
+Every use case taking a `username` also takes `actor_label`: the actor written to the audit
+trail when that differs from the user whose permissions apply ("hotro as duyet.hanoi").
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
-from publisher import audit, routing, schedule, workflow
+from publisher import audit, redact, routing, schedule, workflow
 from publisher.delivery.jobs import NewDelivery
 from publisher.domain import (
     Article,
@@ -52,7 +60,22 @@ class ServiceError(Exception):
 
 
 class PermissionDenied(ServiceError):
-    pass
+    """`username` may not do `attempted` at `unit` (on `target`, e.g. "post:12")."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        username: str = "",
+        attempted: str = "",
+        unit: str = "",
+        target: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.username = username
+        self.attempted = attempted
+        self.unit = unit
+        self.target = target
 
 
 class NotFound(ServiceError):
@@ -96,6 +119,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def audits_refusals(
+    method: Callable[Concatenate[DeliveryService, P], R],
+) -> Callable[Concatenate[DeliveryService, P], R]:
+    """Audit a `PermissionDenied` raised by `method` once its transaction has rolled back."""
+
+    @functools.wraps(method)
+    def wrapper(self: DeliveryService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except PermissionDenied as refusal:
+            label = kwargs.get("actor_label")
+            self._audit_refusal(refusal, label if isinstance(label, str) else None)
+            raise
+
+    return wrapper
+
+
 class DeliveryService:
     def __init__(
         self,
@@ -129,11 +174,42 @@ class DeliveryService:
             raise NotFound(f'unknown user "{username}"')
         return user
 
-    def _require(self, user: User, action: Action, unit_code: str, kind: str = "article") -> None:
+    def _require(
+        self,
+        user: User,
+        action: Action,
+        unit_code: str,
+        kind: str = "article",
+        target: str = "",
+    ) -> None:
         ancestors = self.tree.ancestors(unit_code)
         rule = workflow.policy_for(self.policy, kind, unit_code, ancestors)
         if not workflow.may(user, action, unit_code, ancestors, rule):
-            raise PermissionDenied(f"{user.username} may not {action.value} for unit {unit_code}")
+            raise PermissionDenied(
+                f"{user.username} may not {action.value} for unit {unit_code}",
+                username=user.username,
+                attempted=action.value,
+                unit=unit_code,
+                target=target or f"unit:{unit_code}",
+            )
+
+    def _audit_refusal(self, refusal: PermissionDenied, actor_label: str | None) -> None:
+        """Record a refusal in its own transaction (the refused one has rolled back). The
+        reason is our own message, redacted anyway; never the request's free text."""
+        try:
+            with self.store.write() as conn:
+                self._audit(
+                    conn,
+                    actor_label or refusal.username or "unknown",
+                    "refused",
+                    refusal.target or (f"unit:{refusal.unit}" if refusal.unit else ""),
+                    attempted=refusal.attempted,
+                    unit=refusal.unit,
+                    reason=redact.redact(str(refusal)),
+                )
+        except sa.exc.SQLAlchemyError:
+            # The refusal stands either way; a lost audit event is an operator's problem.
+            log.exception("could not audit a refused %s by %s", refusal.attempted, refusal.username)
 
     def _audit(
         self, conn: sa.Connection, actor: str, action: str, target: str, **details: Any
@@ -229,13 +305,16 @@ class DeliveryService:
         targets = routing.route(article, self._tree, accounts, self.routing)
         return self.posts.fan_out(article_id, self.plan(article, targets, now), now, actor)
 
-    def nominate(self, post_id: int, username: str) -> tuple[int, int]:
+    @audits_refusals
+    def nominate(
+        self, post_id: int, username: str, *, actor_label: str | None = None
+    ) -> tuple[int, int]:
         """Push a unit's article up to its parent (or the central portal), awaiting approval
         there: accepting it is approving that post."""
         user = self.user(username)
         with self.store.read() as conn:
             [post] = self._load_posts(conn, [post_id])
-        self._require(user, Action.NOMINATE, post.unit_code)
+        self._require(user, Action.NOMINATE, post.unit_code, target=f"post:{post_id}")
         target = routing.nomination_target(post.unit_code, self.tree, self.routing)
         if target is None:
             raise ServiceError(f"unit {post.unit_code} has nowhere to nominate to")
@@ -253,19 +332,23 @@ class DeliveryService:
             plan.expires_at,
             tuple(_awaiting(d) for d in plan.deliveries),
         )
-        result = self.posts.fan_out(post.article_id, [plan], now, username)
+        actor = actor_label or username
+        result = self.posts.fan_out(post.article_id, [plan], now, actor)
         with self.store.write() as conn:
             conn.execute(
                 sa.update(POST)
                 .where(POST.c.article_id == post.article_id, POST.c.unit_code == target)
                 .values(decision_reason=f"nominated by {post.unit_code}")
             )
-            self._audit(conn, username, "nominate", f"post:{post_id}", to=target)
+            self._audit(conn, actor, "nominate", f"post:{post_id}", to=target)
         return result
 
     # --- decisions ---------------------------------------------------------------------
 
-    def approve(self, post_ids: Sequence[int], username: str) -> list[int]:
+    @audits_refusals
+    def approve(
+        self, post_ids: Sequence[int], username: str, *, actor_label: str | None = None
+    ) -> list[int]:
         """Sign the waiting step; a post whose last step is signed goes to the queue.
         Returns the posts now fully approved."""
         user = self.user(username)
@@ -275,13 +358,19 @@ class DeliveryService:
                 if post.state != PostState.AWAITING_APPROVAL.value:
                     raise ServiceError(f"post {post.id} is {post.state}, not awaiting approval")
                 kind = self._post_kind(conn, post)
-                self._require(user, Action.APPROVE, post.unit_code, kind)
+                self._require(user, Action.APPROVE, post.unit_code, kind, f"post:{post.id}")
                 rule = workflow.policy_for(
                     self.policy, kind, post.unit_code, self.tree.ancestors(post.unit_code)
                 )
                 signed = workflow.sign(rule, tuple(post.approvals), user)
                 if signed is None:
-                    raise PermissionDenied(f"{username} is not an approver of this step")
+                    raise PermissionDenied(
+                        f"{username} is not an approver of this step",
+                        username=username,
+                        attempted=Action.APPROVE.value,
+                        unit=post.unit_code,
+                        target=f"post:{post.id}",
+                    )
                 approved = workflow.progress(rule, signed).approved
                 now = self.clock()
                 self.posts.set_post(
@@ -297,7 +386,9 @@ class DeliveryService:
                         conn, post.id, WAITING, state=DeliveryState.PENDING.value, updated_at=now
                     )
                     done.append(post.id)
-                self._audit(conn, username, "approve", f"post:{post.id}", complete=approved)
+                self._audit(
+                    conn, actor_label or username, "approve", f"post:{post.id}", complete=approved
+                )
         return done
 
     def pending_for(self, username: str, unit: str | None = None) -> list[int]:
@@ -321,13 +412,22 @@ class DeliveryService:
                     allowed.append(row.id)
         return allowed
 
-    def reject(self, post_ids: Sequence[int], username: str, reason: str) -> None:
+    @audits_refusals
+    def reject(
+        self,
+        post_ids: Sequence[int],
+        username: str,
+        reason: str,
+        *,
+        actor_label: str | None = None,
+    ) -> None:
         if not reason.strip():
             raise ServiceError("a rejection needs a reason")
         user = self.user(username)
         with self.store.write() as conn:
             for post in self._load_posts(conn, post_ids):
-                self._require(user, Action.REJECT, post.unit_code, self._post_kind(conn, post))
+                kind = self._post_kind(conn, post)
+                self._require(user, Action.REJECT, post.unit_code, kind, f"post:{post.id}")
                 now = self.clock()
                 self.posts.set_post(
                     conn,
@@ -340,64 +440,90 @@ class DeliveryService:
                 self.posts.move_deliveries(
                     conn, post.id, NOT_STARTED, state=DeliveryState.CANCELLED.value, updated_at=now
                 )
-                self._audit(conn, username, "reject", f"post:{post.id}", reason=reason)
+                self._audit(
+                    conn, actor_label or username, "reject", f"post:{post.id}", reason=reason
+                )
 
-    def edit_lead_in(self, post_id: int, username: str, lead_in: str) -> None:
+    @audits_refusals
+    def edit_lead_in(
+        self, post_id: int, username: str, lead_in: str, *, actor_label: str | None = None
+    ) -> None:
         user = self.user(username)
         with self.store.write() as conn:
             [post] = self._load_posts(conn, [post_id])
-            self._require(user, Action.EDIT, post.unit_code)
+            self._require(user, Action.EDIT, post.unit_code, target=f"post:{post.id}")
             now = self.clock()
             self.posts.set_post(conn, post.id, lead_in=lead_in, updated_at=now)
             # Stored payloads were built from the old text: rebuild them at send time.
             self.posts.move_deliveries(conn, post.id, NOT_STARTED, payload=None, updated_at=now)
-            self._audit(conn, username, "edit", f"post:{post.id}", lead_in=lead_in)
+            self._audit(conn, actor_label or username, "edit", f"post:{post.id}", lead_in=lead_in)
 
-    def reschedule(self, post_ids: Sequence[int], username: str, at: datetime) -> None:
+    @audits_refusals
+    def reschedule(
+        self,
+        post_ids: Sequence[int],
+        username: str,
+        at: datetime,
+        *,
+        actor_label: str | None = None,
+    ) -> None:
         if at.tzinfo is None:
             raise ServiceError("the time needs a UTC offset, e.g. 2026-11-24T08:00+07:00")
         user = self.user(username)
         with self.store.write() as conn:
             for post in self._load_posts(conn, post_ids):
-                self._require(user, Action.SCHEDULE, post.unit_code)
+                self._require(user, Action.SCHEDULE, post.unit_code, target=f"post:{post.id}")
                 now = self.clock()
                 self.posts.set_post(conn, post.id, scheduled_at=at, updated_at=now)
                 self.posts.move_deliveries(conn, post.id, NOT_STARTED, due_at=at, updated_at=now)
-                self._audit(conn, username, "reschedule", f"post:{post.id}", at=at.isoformat())
+                self._audit(
+                    conn,
+                    actor_label or username,
+                    "reschedule",
+                    f"post:{post.id}",
+                    at=at.isoformat(),
+                )
 
-    def post_now(self, post_id: int, username: str) -> None:
+    @audits_refusals
+    def post_now(self, post_id: int, username: str, *, actor_label: str | None = None) -> None:
         user = self.user(username)
         with self.store.write() as conn:
             [post] = self._load_posts(conn, [post_id])
-            self._require(user, Action.POST_NOW, post.unit_code)
+            self._require(user, Action.POST_NOW, post.unit_code, target=f"post:{post.id}")
             if post.state != PostState.APPROVED.value:
                 raise ServiceError(f"post {post.id} is {post.state}: approve it first")
             now = self.clock()
             self.posts.move_deliveries(
                 conn, post.id, NOT_STARTED[1:], due_at=now, priority=1000, updated_at=now
             )
-            self._audit(conn, username, "post_now", f"post:{post.id}")
+            self._audit(conn, actor_label or username, "post_now", f"post:{post.id}")
 
-    def cancel(self, post_id: int, username: str, reason: str = "") -> None:
+    @audits_refusals
+    def cancel(
+        self, post_id: int, username: str, reason: str = "", *, actor_label: str | None = None
+    ) -> None:
         user = self.user(username)
         with self.store.write() as conn:
             [post] = self._load_posts(conn, [post_id])
-            self._require(user, Action.CANCEL, post.unit_code)
+            self._require(user, Action.CANCEL, post.unit_code, target=f"post:{post.id}")
             now = self.clock()
             self.posts.set_post(conn, post.id, state=PostState.CANCELLED.value, updated_at=now)
             self.posts.move_deliveries(
                 conn, post.id, NOT_STARTED, state=DeliveryState.CANCELLED.value, updated_at=now
             )
-            self._audit(conn, username, "cancel", f"post:{post.id}", reason=reason)
+            self._audit(conn, actor_label or username, "cancel", f"post:{post.id}", reason=reason)
 
-    def retry(self, delivery_id: int, username: str, reason: str = "") -> None:
+    @audits_refusals
+    def retry(
+        self, delivery_id: int, username: str, reason: str = "", *, actor_label: str | None = None
+    ) -> None:
         """A person has checked: send again a failed, expired or needs-review delivery."""
         user = self.user(username)
         with self.store.write() as conn:
             row = conn.execute(sa.select(D).where(D.c.id == delivery_id)).first()
             if row is None:
                 raise NotFound(f"unknown delivery {delivery_id}")
-            self._require(user, Action.RETRY, row.unit_code)
+            self._require(user, Action.RETRY, row.unit_code, target=f"delivery:{delivery_id}")
             if row.state not in RETRYABLE:
                 raise ServiceError(f"delivery {delivery_id} is {row.state}: nothing to retry")
             now = self.clock()
@@ -413,7 +539,9 @@ class DeliveryService:
                     updated_at=now,
                 )
             )
-            self._audit(conn, username, "retry", f"delivery:{delivery_id}", reason=reason)
+            self._audit(
+                conn, actor_label or username, "retry", f"delivery:{delivery_id}", reason=reason
+            )
 
     # --- pause -------------------------------------------------------------------------
 
@@ -429,6 +557,7 @@ class DeliveryService:
             return account.unit_code
         return self.tree.root or ""
 
+    @audits_refusals
     def pause(
         self,
         scope: PauseScope,
@@ -436,18 +565,21 @@ class DeliveryService:
         reason: str,
         username: str,
         until: datetime | None = None,
+        *,
+        actor_label: str | None = None,
     ) -> int:
         if not reason.strip():
             raise ServiceError("a pause needs a reason")
         user = self.user(username)
-        self._require(user, Action.PAUSE, self._pause_unit(scope, target))
+        unit = self._pause_unit(scope, target)
+        self._require(user, Action.PAUSE, unit, target=f"{scope.value}:{target}")
         now = self.clock()
         pause = Pause(scope, target, reason, username, now, until)
         with self.store.write() as conn:
             pause_id = self.posts.add_pause(conn, pause)
             self._audit(
                 conn,
-                username,
+                actor_label or username,
                 "pause",
                 f"{scope.value}:{target}",
                 reason=reason,
@@ -455,12 +587,24 @@ class DeliveryService:
             )
         return pause_id
 
-    def resume(self, scope: PauseScope, target: str, reason: str, username: str) -> int:
+    @audits_refusals
+    def resume(
+        self,
+        scope: PauseScope,
+        target: str,
+        reason: str,
+        username: str,
+        *,
+        actor_label: str | None = None,
+    ) -> int:
         user = self.user(username)
-        self._require(user, Action.RESUME, self._pause_unit(scope, target))
+        unit = self._pause_unit(scope, target)
+        self._require(user, Action.RESUME, unit, target=f"{scope.value}:{target}")
         with self.store.write() as conn:
             lifted = self.posts.lift_pauses(conn, scope, target, username, reason, self.clock())
-            self._audit(conn, username, "resume", f"{scope.value}:{target}", reason=reason)
+            self._audit(
+                conn, actor_label or username, "resume", f"{scope.value}:{target}", reason=reason
+            )
         return lifted
 
     # --- queue -------------------------------------------------------------------------

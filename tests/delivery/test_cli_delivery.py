@@ -52,7 +52,7 @@ def test_pause_resume_approve_and_audit_verify(tmp_path, monkeypatch):
     assert runner.invoke(app, ["approve", "--all-pending", "--as", "admin"]).exit_code == 0
     ok = runner.invoke(app, ["audit", "verify"])
     assert ok.exit_code == 0
-    assert "2 events" in ok.output
+    assert "3 events" in ok.output  # pause, the refused pause (audited), resume
     engine = make_engine(f"sqlite:///{home / 'publisher.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 1"))

@@ -161,7 +161,10 @@ def test_reject_cancels_and_pause_holds_a_subtree_in_place(db):
     assert {j.unit_code for j in store.claim("w", later, 1000, 30)} >= {"P0", "P0C0"}
     verdict = audit.verify_database(db)
     assert verdict.ok
-    assert verdict.checked == 3
+    assert verdict.checked == 4  # pause, the refused pause of P1, resume
+    with db.connect() as conn:
+        actions = [(e.actor, e.action, e.target) for e in audit.load(conn)]
+    assert actions[-2:] == [("ap0", "refused", "subtree:P1"), ("ap0", "resume", "subtree:P0")]
 
 
 def test_audit_tampering_is_found(db):

@@ -219,11 +219,6 @@ def test_pause_reaches_the_admins_subtree_only(service) -> None:  # type: ignore
     assert svc.pause(PauseScope.ALL, "", "khẩn cấp", "admin") > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (publisher/service.py): a refused action raises inside the write "
-    "transaction, which rolls back; no audit event records the refusal",
-)
 def test_refused_actions_are_audited(service) -> None:  # type: ignore[no-untyped-def]
     svc, engine, posts = service
     with pytest.raises(PermissionDenied):
@@ -235,6 +230,32 @@ def test_refused_actions_are_audited(service) -> None:  # type: ignore[no-untype
     actors = [e.actor for e in events]
     assert "duyet.hanoi" in actors
     assert "quantri.quangninh" in actors
+    refused = {e.actor: e for e in events if e.action == "refused"}
+    approve = refused["duyet.hanoi"]
+    assert approve.target == f"post:{posts['79']}"
+    assert approve.details["attempted"] == "approve"
+    assert approve.details["unit"] == "79"
+    assert "may not approve" in approve.details["reason"]
+    pause = refused["quantri.quangninh"]
+    assert pause.details == {
+        "attempted": "pause",
+        "unit": "01",
+        "reason": "quantri.quangninh may not pause for unit 01",
+    }
+    # the refused change itself left nothing behind, and the chain still verifies
+    assert post_state(engine, posts["79"]) == PostState.AWAITING_APPROVAL.value
+    assert [e.action for e in events] == ["refused", "refused"]
+    assert audit.verify(events).ok
+
+
+def test_a_refused_batch_is_audited_once_and_changes_nothing(service) -> None:  # type: ignore[no-untyped-def]
+    svc, engine, posts = service
+    with pytest.raises(PermissionDenied):
+        svc.approve([posts["01"], posts["79"]], "duyet.hanoi", actor_label="hotro as duyet.hanoi")
+    with engine.connect() as conn:
+        events = audit.load(conn)
+    assert [(e.actor, e.action) for e in events] == [("hotro as duyet.hanoi", "refused")]
+    assert post_state(engine, posts["01"]) == PostState.AWAITING_APPROVAL.value
 
 
 @pytest.mark.xfail(
