@@ -359,13 +359,14 @@ class DeliveryService:
                     raise ServiceError(f"post {post.id} is {post.state}, not awaiting approval")
                 kind = self._post_kind(conn, post)
                 self._require(user, Action.APPROVE, post.unit_code, kind, f"post:{post.id}")
-                rule = workflow.policy_for(
-                    self.policy, kind, post.unit_code, self.tree.ancestors(post.unit_code)
-                )
-                signed = workflow.sign(rule, tuple(post.approvals), user)
+                ancestors = self.tree.ancestors(post.unit_code)
+                rule = workflow.policy_for(self.policy, kind, post.unit_code, ancestors)
+                approvals = tuple(post.approvals)
+                signed = workflow.sign(rule, approvals, user, post.unit_code, ancestors)
                 if signed is None:
+                    why = workflow.step_refusal(rule, approvals, user, post.unit_code, ancestors)
                     raise PermissionDenied(
-                        f"{username} is not an approver of this step",
+                        f"{username} may not approve post {post.id}: {why}",
                         username=username,
                         attempted=Action.APPROVE.value,
                         unit=post.unit_code,
@@ -392,12 +393,19 @@ class DeliveryService:
         return done
 
     def pending_for(self, username: str, unit: str | None = None) -> list[int]:
-        """Posts waiting that `username` may approve (optionally within one unit's subtree)."""
+        """Posts waiting that `username` may approve (optionally within one unit's subtree):
+        those whose waiting step they may sign."""
         user = self.user(username)
         scope = set(self.tree.subtree(unit)) if unit else None
         with self.store.read() as conn:
             rows = conn.execute(
-                sa.select(POST.c.id, POST.c.unit_code, POST.c.article_id, POST.c.decision_reason)
+                sa.select(
+                    POST.c.id,
+                    POST.c.unit_code,
+                    POST.c.article_id,
+                    POST.c.decision_reason,
+                    POST.c.approvals,
+                )
                 .where(POST.c.state == PostState.AWAITING_APPROVAL.value)
                 .order_by(POST.c.id)
             ).all()
@@ -408,7 +416,10 @@ class DeliveryService:
                 kind = self._post_kind(conn, row)
                 ancestors = self.tree.ancestors(row.unit_code)
                 rule = workflow.policy_for(self.policy, kind, row.unit_code, ancestors)
-                if workflow.may(user, Action.APPROVE, row.unit_code, ancestors, rule):
+                if not workflow.may(user, Action.APPROVE, row.unit_code, ancestors, rule):
+                    continue
+                approvals = tuple(row.approvals or ())
+                if workflow.sign(rule, approvals, user, row.unit_code, ancestors) is not None:
                     allowed.append(row.id)
         return allowed
 

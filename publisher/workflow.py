@@ -134,18 +134,83 @@ def progress(rule: PolicyRule, approvals: Sequence[str]) -> Progress:
     return Progress(True, len(rule.steps))
 
 
-def may_sign_step(user: User, step: ApprovalStep) -> bool:
-    """Named users only, when the step names them; the role is checked by `may`."""
-    return not step.users or user.username in step.users
+def holds_role_at(
+    user: User, role: Role, unit_code: str, ancestors: Sequence[str], ancestors_may_act: bool
+) -> bool:
+    """Does `user` hold `role` (or admin, which holds every role's powers) reaching `unit_code`?
+    Same reach as `may` for decisions: the unit itself, or a subtree grant above it when the
+    policy lets ancestors act (an admin's subtree grant always reaches)."""
+    for grant in user.grants:
+        if grant.role is not role and grant.role is not Role.ADMIN:
+            continue
+        if grant.unit_code == unit_code:
+            return True
+        reaches_down = grant.subtree and grant.unit_code in ancestors
+        if reaches_down and (ancestors_may_act or grant.role is Role.ADMIN):
+            return True
+    return False
 
 
-def sign(rule: PolicyRule, approvals: Sequence[str], user: User) -> tuple[str, ...] | None:
-    """The approvals after `user` signs the waiting step, or None if they may not sign it."""
+def may_sign_step(
+    user: User,
+    step: ApprovalStep,
+    unit_code: str,
+    ancestors: Sequence[str],
+    rule: PolicyRule,
+) -> bool:
+    """Does `user` hold the step's role at the unit (and, when the step names users, is one)?
+    Separation of duties across steps is checked by `sign`, which knows the approvals."""
+    if step.users and user.username not in step.users:
+        return False
+    return holds_role_at(user, step.role, unit_code, ancestors, rule.ancestors_may_act)
+
+
+def _signers(approvals: Sequence[str]) -> dict[str, set[int]]:
+    """username → the steps they signed."""
+    signed: dict[str, set[int]] = {}
+    for entry in approvals:
+        step_text, _, username = entry.partition(":")
+        if step_text.isdigit():
+            signed.setdefault(username, set()).add(int(step_text))
+    return signed
+
+
+def step_refusal(
+    rule: PolicyRule,
+    approvals: Sequence[str],
+    user: User,
+    unit_code: str,
+    ancestors: Sequence[str],
+) -> str | None:
+    """Why `user` may not sign the step now waiting at `unit_code`, or None if they may."""
+    state = progress(rule, approvals)
+    if state.approved:
+        return None
+    step = rule.steps[state.step]
+    if step.users and user.username not in step.users:
+        return f"step {state.step + 1} is for {', '.join(step.users)} only"
+    if not holds_role_at(user, step.role, unit_code, ancestors, rule.ancestors_may_act):
+        return f"step {state.step + 1} needs the {step.role.value} role at unit {unit_code}"
+    earlier = _signers(approvals).get(user.username, set()) - {state.step}
+    if earlier:
+        # Separation of duties: each step is a different person's judgement.
+        return f"{user.username} already signed step {min(earlier) + 1} of this post"
+    return None
+
+
+def sign(
+    rule: PolicyRule,
+    approvals: Sequence[str],
+    user: User,
+    unit_code: str,
+    ancestors: Sequence[str],
+) -> tuple[str, ...] | None:
+    """The approvals after `user` signs the waiting step, or None if they may not sign it
+    (`step_refusal` says why)."""
     state = progress(rule, approvals)
     if state.approved:
         return tuple(approvals)
-    step = rule.steps[state.step]
-    if not may_sign_step(user, step):
+    if step_refusal(rule, approvals, user, unit_code, ancestors) is not None:
         return None
     entry = f"{state.step}:{user.username}"
     if entry in approvals:

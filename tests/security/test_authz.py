@@ -258,11 +258,6 @@ def test_a_refused_batch_is_audited_once_and_changes_nothing(service) -> None:  
     assert post_state(engine, posts["01"]) == PostState.AWAITING_APPROVAL.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (publisher/workflow.py sign/may_sign_step): a step's `role` is not checked, "
-    "and one person may sign every step of a multi-step policy",
-)
 def test_a_two_step_policy_needs_the_second_steps_role(service) -> None:  # type: ignore[no-untyped-def]
     svc, engine, posts = service
     svc.policy = PolicyFile(
@@ -277,6 +272,20 @@ def test_a_two_step_policy_needs_the_second_steps_role(service) -> None:  # type
     with contextlib.suppress(PermissionDenied):
         svc.approve([posts["01"]], "duyet.hanoi")  # step 2 needs an admin
     assert post_state(engine, posts["01"]) == PostState.AWAITING_APPROVAL.value
+    assert svc.pending_for("duyet.hanoi") == [posts["S01001"]]  # not the admin's step
+    assert svc.approve([posts["01"]], "admin") == [posts["01"]]
+
+
+def test_one_person_cannot_sign_both_steps(service) -> None:  # type: ignore[no-untyped-def]
+    svc, engine, posts = service
+    svc.policy = PolicyFile(
+        rule=[PolicyRule(kinds=["article"], steps=[ApprovalStep(), ApprovalStep()])]
+    )
+    assert svc.approve([posts["01"]], "admin") == []
+    with pytest.raises(PermissionDenied, match="already signed"):
+        svc.approve([posts["01"]], "admin")
+    assert post_state(engine, posts["01"]) == PostState.AWAITING_APPROVAL.value
+    assert svc.approve([posts["01"]], "duyet.hanoi") == [posts["01"]]
 
 
 def test_unknown_users_are_refused(service) -> None:  # type: ignore[no-untyped-def]
