@@ -31,6 +31,14 @@ from publisher.domain import (
     Unit,
     User,
 )
+from publisher.reports import (
+    ArticleInfo,
+    Coverage,
+    DeliveryFact,
+    ReportError,
+    UnitInfo,
+    compute_coverage,
+)
 from publisher.store.tables import (
     ArticleRow,
     AuditEventRow,
@@ -173,11 +181,17 @@ class DirectiveView:
 
 
 class Scope:
-    """The units one user may see, as a SQL condition on a unit-code column."""
+    """The units one user may see, as a SQL condition on a unit-code column.
 
-    def __init__(self, subtree_paths: Sequence[str], single_codes: Sequence[str]) -> None:
+    `everything`: a grant at the root reaching its subtree — the whole network, and the
+    events that belong to no unit (channel-wide pauses, secret rotation)."""
+
+    def __init__(
+        self, subtree_paths: Sequence[str], single_codes: Sequence[str], everything: bool = False
+    ) -> None:
         self.subtree_paths = tuple(subtree_paths)
         self.single_codes = tuple(single_codes)
+        self.everything = everything
 
     def unit_codes_query(self) -> sa.Select[tuple[str]]:
         conditions: list[sa.ColumnElement[bool]] = [
@@ -190,6 +204,8 @@ class Scope:
         return sa.select(UNIT.c.code).where(sa.or_(*conditions))
 
     def covers(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        if self.everything:  # every row names a stored unit (foreign keys): no filter needed
+            return sa.true()
         return column.in_(self.unit_codes_query())
 
 
@@ -262,15 +278,17 @@ class Views:
         codes = {grant.unit_code for grant in user.grants}
         if not codes:
             return Scope((), ())
-        paths = {
-            r["code"]: r["path"]
-            for r in self._rows(sa.select(UNIT.c.code, UNIT.c.path).where(UNIT.c.code.in_(codes)))
-        }
+        found = self._rows(
+            sa.select(UNIT.c.code, UNIT.c.path, UNIT.c.parent_code).where(UNIT.c.code.in_(codes))
+        )
+        paths = {r["code"]: r["path"] for r in found}
+        roots = {r["code"] for r in found if r["parent_code"] is None}
         subtree = sorted(
             {paths[g.unit_code] for g in user.grants if g.subtree and g.unit_code in paths}
         )
         singles = sorted({g.unit_code for g in user.grants if not g.subtree})
-        return Scope(subtree, singles)
+        everything = any(g.subtree and g.unit_code in roots for g in user.grants)
+        return Scope(subtree, singles, everything)
 
     def units(self, user: User) -> list[Unit]:
         scope = self.scope_for(user)
@@ -294,9 +312,22 @@ class Views:
                 )
             )
         if wanted.day:
+            # A post moved by a person has its own time; otherwise its channels' due times
+            # (the schedule's slots) say when it goes out.
             start, end = local_day_bounds(wanted.day)
-            conditions.append(POST.c.scheduled_at >= start)
-            conditions.append(POST.c.scheduled_at < end)
+            conditions.append(
+                sa.or_(
+                    sa.and_(POST.c.scheduled_at >= start, POST.c.scheduled_at < end),
+                    sa.and_(
+                        POST.c.scheduled_at.is_(None),
+                        sa.exists().where(
+                            DELIVERY.c.post_id == POST.c.id,
+                            DELIVERY.c.due_at >= start,
+                            DELIVERY.c.due_at < end,
+                        ),
+                    ),
+                )
+            )
         text = wanted.search.strip()
         if text:
             like = f"%{text}%"
@@ -390,9 +421,7 @@ class Views:
 
     def post(self, user: User, post_id: int) -> PostDetail | None:
         scope = self.scope_for(user)
-        query = sa.select(POST, ARTICLE.c.title.label("_t")).where(
-            POST.c.id == post_id, scope.covers(POST.c.unit_code)
-        )
+        query = sa.select(POST).where(POST.c.id == post_id, scope.covers(POST.c.unit_code))
         rows = self._rows(query)
         if not rows:
             return None
@@ -530,8 +559,34 @@ class Views:
 
     # --- audit ------------------------------------------------------------------------
 
-    def audit(self, text: str = "", offset: int = 0, limit: int = 50) -> Page[AuditView]:
+    def _audit_targets(self, scope: Scope) -> sa.CompoundSelect[tuple[str]]:
+        """Every audit target that belongs to the scope's units, as the text events carry:
+        `post:N`, `delivery:N`, `article:N` (an article routed to or owned by one of them),
+        pauses `unit:CODE` / `subtree:CODE` / `account:ID`, and bare account ids."""
+
+        def tagged(prefix: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+            return sa.literal(prefix, sa.String) + sa.cast(column, sa.String)
+
+        return sa.union(
+            sa.select(tagged("post:", POST.c.id)).where(scope.covers(POST.c.unit_code)),
+            sa.select(tagged("delivery:", DELIVERY.c.id)).where(scope.covers(DELIVERY.c.unit_code)),
+            sa.select(tagged("article:", POST.c.article_id)).where(scope.covers(POST.c.unit_code)),
+            sa.select(tagged("article:", ARTICLE.c.id)).where(scope.covers(ARTICLE.c.unit_code)),
+            sa.select(tagged("unit:", UNIT.c.code)).where(scope.covers(UNIT.c.code)),
+            sa.select(tagged("subtree:", UNIT.c.code)).where(scope.covers(UNIT.c.code)),
+            sa.select(tagged("account:", ACCOUNT.c.id)).where(scope.covers(ACCOUNT.c.unit_code)),
+            sa.select(sa.cast(ACCOUNT.c.id, sa.String)).where(scope.covers(ACCOUNT.c.unit_code)),
+        )
+
+    def audit(
+        self, user: User, text: str = "", offset: int = 0, limit: int = 50
+    ) -> Page[AuditView]:
+        """The decision trail, newest first: events about the user's units only; a user with
+        the whole network (a grant at the root) sees every event."""
+        scope = self.scope_for(user)
         conditions: list[sa.ColumnElement[bool]] = []
+        if not scope.everything:
+            conditions.append(AUDIT.c.target.in_(self._audit_targets(scope)))
         if text.strip():
             like = f"%{text.strip()}%"
             conditions.append(
@@ -565,6 +620,45 @@ class Views:
             .limit(limit)
         )
         return [DirectiveView(r["id"], r["title"], r["published_at"]) for r in self._rows(query)]
+
+    def coverage(self, user: User, article_id: int, now: datetime) -> Coverage:
+        """One article's coverage over the user's units only (the whole tree for the root):
+        the same matrix and roll-ups as `publisher report coverage`, restricted by scope."""
+        scope = self.scope_for(user)
+        found = self._rows(sa.select(ARTICLE).where(ARTICLE.c.id == article_id))
+        if not found:
+            raise ReportError(f"no article with id {article_id}")
+        a = found[0]
+        article = ArticleInfo(a["id"], a["title"], a["kind"], a["published_at"], a["unit_code"])
+        units = {
+            r["code"]: UnitInfo(r["code"], r["name"], r["kind"], r["path"], r["depth"])
+            for r in self._rows(sa.select(UNIT).where(scope.covers(UNIT.c.code)))
+        }
+        targeted = [
+            r["unit_code"]
+            for r in self._rows(
+                sa.select(POST.c.unit_code).where(
+                    POST.c.article_id == article_id, scope.covers(POST.c.unit_code)
+                )
+            )
+        ]
+        facts = [
+            DeliveryFact(
+                article_id=r["article_id"],
+                unit_code=r["unit_code"],
+                account_id=r["account_id"],
+                platform=r["platform"],
+                state=r["state"],
+                sent_at=r["sent_at"],
+                delivery_id=r["id"],
+            )
+            for r in self._rows(
+                sa.select(DELIVERY).where(
+                    DELIVERY.c.article_id == article_id, scope.covers(DELIVERY.c.unit_code)
+                )
+            )
+        ]
+        return compute_coverage(article, units, targeted, facts, now)
 
     # --- plan import -------------------------------------------------------------------
 

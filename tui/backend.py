@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from channels.base import Channel, Template
 from publisher.domain import Pause, PauseScope, Platform, Unit, User
 from publisher.plan_import import PlanRow
-from publisher.reports import Coverage, ReportError, load_coverage
+from publisher.reports import Coverage, ReportError
 from publisher.service import DeliveryService, ServiceError
 from publisher.text import utf16_length
 from publisher.views import (
@@ -135,8 +135,8 @@ class CoreBackend:
     def problems(self, user: User, offset: int, limit: int) -> Page[DeliveryView]:
         return self.views.problems(user, offset, limit)
 
-    def audit(self, text: str, offset: int, limit: int) -> Page[AuditView]:
-        return self.views.audit(text, offset, limit)
+    def audit(self, user: User, text: str, offset: int, limit: int) -> Page[AuditView]:
+        return self.views.audit(user, text, offset, limit)
 
     def directives(self) -> list[DirectiveView]:
         return self.views.directives()
@@ -145,15 +145,9 @@ class CoreBackend:
         return self.views.existing_articles(ids)
 
     def coverage(self, user: User, article_id: int, now: datetime) -> Coverage:
-        # The matrix of the user's own subtree (the widest grant), or everything for the root.
-        roots = [g.unit_code for g in user.grants if g.subtree]
-        subtree = None
-        if roots:
-            depths = {u.code: u for u in self.views.units(user)}
-            top = {c for c in roots if c in depths and depths[c].parent_code not in depths}
-            subtree = next(iter(top)) if len(top) == 1 else None
+        # Only the user's own units (several separate grants stay separate); the root: all.
         try:
-            return load_coverage(self.engine, now, article_id, subtree)
+            return self.views.coverage(user, article_id, now)
         except ReportError as error:
             raise ActionRefused(str(error)) from None
 

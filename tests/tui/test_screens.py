@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, TabbedContent
-from tui_fakes import ADMIN, NOW, FakeBackend, build, settle
+from tui_fakes import ADMIN, APPROVER_HN, NOW, FakeBackend, build, settle
 
 from publisher.domain import PauseScope, PostState
 from tui import i18n
@@ -107,10 +107,26 @@ async def test_audit_filter(fake: FakeBackend) -> None:
         await pilot.press("f6")
         await settle(pilot)
         assert isinstance(app.screen, AuditScreen)
-        assert app.screen.page.total == 2
+        # Only events of Hà Nội's units: the pause of unit 79 is not theirs to see.
+        assert [e.action for e in app.screen.page.items] == ["approve", "edit"]
         await pilot.press("slash", *"approve")
         await settle(pilot)
         assert [e.action for e in app.screen.page.items] == ["approve"]
+
+
+async def test_audit_is_scoped_to_the_users_units(fake: FakeBackend) -> None:
+    hanoi = fake.audit(APPROVER_HN, "", 0, 50)
+    everyone = fake.audit(ADMIN, "", 0, 50)
+    edited = fake.events[-1].target
+    assert [e.target for e in hanoi.items] == [edited]
+    assert [e.target for e in everyone.items] == [edited, "unit:79"]
+    app = build(fake, user=ADMIN)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        assert [e.target for e in app.screen.page.items] == [edited, "unit:79"]
 
 
 async def test_calendar_moves_a_post_one_hour_later(fake: FakeBackend) -> None:

@@ -126,6 +126,8 @@ class FakeBackend:
             )
         )
         fake.record("admin", "pause", "unit:79", {"reason": "Bảo trì trang"})
+        hanoi = min(p.id or 0 for p in fake.posts.values() if p.unit_code == "01")
+        fake.record("bientap.hanoi", "edit", f"post:{hanoi}", {"lead_in": "Tin Hà Nội:"})
         return fake
 
     def add_post(self, n: int, unit: str, title: str, kind: ArticleKind) -> None:
@@ -333,11 +335,26 @@ class FakeBackend:
         ]
         return Page(tuple(found[offset : offset + limit]), len(found), offset, limit)
 
-    def audit(self, text: str, offset: int, limit: int) -> Page[AuditView]:
+    def _target_unit(self, target: str) -> str | None:
+        """The unit an audit target belongs to (None: no unit, e.g. a channel-wide pause)."""
+        kind, _, key = target.partition(":")
+        if kind == "post" and key.isdigit() and int(key) in self.posts:
+            return self.posts[int(key)].unit_code
+        if kind == "delivery" and key.isdigit() and int(key) in self.deliveries:
+            return self.deliveries[int(key)].unit_code
+        if kind in ("unit", "subtree"):
+            return key
+        account = next((a for a in self.accounts_list if a.id in (key, target)), None)
+        return account.unit_code if account else None
+
+    def audit(self, user: User, text: str, offset: int, limit: int) -> Page[AuditView]:
+        everything = any(g.subtree and g.unit_code == "CP" for g in user.grants)
+        visible = self._visible(user)
         found = [
             e
             for e in reversed(self.events)
-            if not text or text.lower() in f"{e.actor} {e.action} {e.target}".lower()
+            if (everything or self._target_unit(e.target) in visible)
+            and (not text or text.lower() in f"{e.actor} {e.action} {e.target}".lower())
         ]
         return Page(tuple(found[offset : offset + limit]), len(found), offset, limit)
 
@@ -354,15 +371,20 @@ class FakeBackend:
     def coverage(self, user: User, article_id: int, now: datetime) -> Coverage:
         article = self.articles[article_id]
         info = ArticleInfo(article_id, article.title, article.kind.value, article.published_at)
+        visible = self._visible(user)
         units = {u.code: UnitInfo(u.code, u.name, u.kind, f"/{u.code}/") for u in UNITS}
         facts = [
             DeliveryFact(
                 article_id, d.unit_code, d.account_id, d.platform, d.state, d.sent_at, d.id
             )
             for d in self.deliveries.values()
-            if self.posts[d.post_id].article_id == article_id
+            if self.posts[d.post_id].article_id == article_id and d.unit_code in visible
         ]
-        targeted = {p.unit_code for p in self.posts.values() if p.article_id == article_id}
+        targeted = {
+            p.unit_code
+            for p in self.posts.values()
+            if p.article_id == article_id and p.unit_code in visible
+        }
         return compute_coverage(info, units, targeted, facts, now)
 
     # --- decisions -------------------------------------------------------------------

@@ -51,9 +51,9 @@ class AuditScreen(DataScreen):
 
     @work(exclusive=True, group="load")
     async def load(self) -> None:
-        text, first = self.text, self.first_row
+        user, text, first = self.publisher.user, self.text, self.first_row
         limit = self.publisher.settings.page_size
-        self.page = await self.fetch(lambda: self.backend.audit(text, first, limit))
+        self.page = await self.fetch(lambda: self.backend.audit(user, text, first, limit))
         table = self.query_one("#audit-table", DataTable)
         table.clear()
         for event in self.page.items:
