@@ -28,6 +28,7 @@ from publisher.domain import (
     PostState,
     Unit,
 )
+from publisher.redact import redact
 from publisher.store.tables import (
     ArticleRow,
     ChannelAccountRow,
@@ -463,6 +464,7 @@ class SqlDeliveryStore:
             return True
 
     def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool:
+        error = redact(error)  # platform error text may quote a token
         with self.write() as conn:
             result = conn.execute(
                 sa.update(D)
@@ -486,6 +488,7 @@ class SqlDeliveryStore:
         self, job: Job, state: DeliveryState, kind: str, error: str, now: datetime
     ) -> bool:
         """failed / expired / cancelled from `claimed` or `sending`."""
+        error = redact(error)  # platform error text may quote a token
         with self.write() as conn:
             result = conn.execute(
                 sa.update(D)
@@ -509,6 +512,7 @@ class SqlDeliveryStore:
             return True
 
     def mark_unknown(self, job: Job, error: str, now: datetime) -> bool:
+        error = redact(error)  # platform error text may quote a token
         with self.write() as conn:
             result = conn.execute(
                 sa.update(D)
@@ -530,6 +534,7 @@ class SqlDeliveryStore:
         with an open incident so the unit's admins are told."""
         from publisher import audit
 
+        error = redact(error)  # platform error text may quote a token
         with self.write() as conn:
             result = conn.execute(
                 sa.update(D)
