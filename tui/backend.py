@@ -15,7 +15,7 @@ from publisher.domain import Pause, PauseScope, Platform, Unit, User
 from publisher.plan_import import PlanRow
 from publisher.reports import Coverage, ReportError
 from publisher.service import DeliveryService, ServiceError
-from publisher.text import utf16_length
+from publisher.text import utf8_length, utf16_length, x_weighted_length
 from publisher.views import (
     AccountView,
     AuditView,
@@ -34,8 +34,22 @@ HASHTAG = re.compile(r"#\w+")
 TEXT_FIELDS = ("message", "text", "caption", "description")
 LINK_FIELDS = ("link", "url")
 IMAGE_FIELDS = ("picture", "photo", "cover", "image", "media")
-# Platforms that count text in UTF-16 code units (Telegram, X); the rest count characters.
-UTF16_PLATFORMS = {"telegram", "x"}
+
+
+def platform_length(platform: str, payload: Mapping[str, Any], text: str) -> int:
+    """The text's length the way the platform counts it against `Channel.text_limit`:
+    X weighs characters (twitter-text: most non-Latin count 2, a URL 23), Telegram counts
+    UTF-16 code units, YouTube's description limit is in UTF-8 bytes; the rest count
+    characters."""
+    if platform == "x":
+        return x_weighted_length(text)
+    if platform == "telegram":
+        return utf16_length(text)
+    if platform == "youtube":
+        snippet = payload.get("snippet")
+        description = snippet.get("description", "") if isinstance(snippet, Mapping) else text
+        return utf8_length(str(description))
+    return len(text)
 
 
 def main_text(payload: Mapping[str, Any]) -> str:
@@ -65,7 +79,7 @@ def preview_of(channel: Channel, account_id: str, detail: PostDetail) -> Channel
     payload = adapted.payload or {}
     text = main_text(payload)
     platform = channel.platform.value
-    length = utf16_length(text) if platform in UTF16_PLATFORMS else len(text)
+    length = platform_length(platform, payload, text)
     return ChannelPreview(
         account_id=account_id,
         platform=platform,
