@@ -9,7 +9,8 @@ import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 import typer
@@ -73,6 +74,32 @@ def acting_user(context: Context, as_user: str | None) -> str:
     except IdentityRefused as error:
         raise UserError(str(error)) from None
     return identity.user.username
+
+
+def anchor_path(context: Context) -> Path:
+    return context.workspace.home / audit.ANCHOR_FILE_NAME
+
+
+def read_anchor(context: Context) -> audit.Anchor | None:
+    try:
+        return audit.read_anchor(anchor_path(context))
+    except audit.AnchorError as error:
+        raise UserError(str(error)) from None
+
+
+def describe_failure(verdict: audit.Verdict) -> str:
+    return (
+        f"audit chain broken at event {verdict.first_bad_seq}: {verdict.reason} "
+        f"({verdict.checked} events before it are intact)"
+    )
+
+
+def move_anchor(context: Context) -> audit.Verdict:
+    """Anchor the chain's head in the working folder (refused over a broken chain)."""
+    try:
+        return audit.anchor_database(context.engine, anchor_path(context), datetime.now(UTC))
+    except (audit.AnchorError, OSError) as error:
+        raise UserError(f"{anchor_path(context)}: cannot write the audit anchor: {error}") from None
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -147,7 +174,13 @@ def register(app: typer.Typer) -> None:
         context = open_context()
         owner = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         summary = run_worker(context, owner, until_idle)
+        anchored = move_anchor(context)
+        summary["audit_anchor"] = anchored.anchored_seq if anchored.ok else None
         typer.echo(json.dumps(summary, ensure_ascii=False))
+        if not anchored.ok:
+            # The deliveries are done and stay done; the broken chain is an alarm to raise
+            # loudly, not a reason to report the run itself as failed.
+            typer.echo(f"WARNING audit anchor not moved: {describe_failure(anchored)}", err=True)
 
     @app.command("approve")
     def approve(
@@ -234,17 +267,35 @@ def register(app: typer.Typer) -> None:
 
     @audit_app.command("verify")
     def verify() -> None:
-        """Check the audit hash chain; name the first bad event."""
+        """Check the audit hash chain against the anchor in the working folder; name the first
+        bad event, or the events cut off after the anchor."""
         context = open_context()
-        verdict = audit.verify_database(context.engine)
+        anchor = read_anchor(context)
+        verdict = audit.verify_database(context.engine, anchor)
         if verdict.ok:
-            typer.echo(f"audit chain ok: {verdict.checked} events")
+            where = (
+                f"anchored at event {anchor.seq}"
+                if anchor is not None
+                else "no anchor: cut-off newest events cannot be seen; run `publisher audit anchor`"
+            )
+            kind = "keyed" if verdict.keyed else "unkeyed"
+            typer.echo(f"audit chain ok: {verdict.checked} events ({kind}; {where})")
             return
-        typer.echo(
-            f"audit chain broken at event {verdict.first_bad_seq}: {verdict.reason} "
-            f"({verdict.checked} events before it are intact)",
-            err=True,
-        )
+        typer.echo(describe_failure(verdict), err=True)
         raise typer.Exit(1)
+
+    @audit_app.command("anchor")
+    def anchor() -> None:
+        """Record the chain's head outside the database (<PUBLISHER_HOME>/audit-head.json),
+        after checking the chain against the previous anchor."""
+        context = open_context()
+        verdict = move_anchor(context)
+        if not verdict.ok:
+            typer.echo(f"audit anchor not moved: {describe_failure(verdict)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(
+            f"audit anchor at event {verdict.anchored_seq} ({verdict.checked} events checked): "
+            f"{anchor_path(context)}"
+        )
 
     app.add_typer(audit_app, name="audit")

@@ -60,3 +60,47 @@ def test_pause_resume_approve_and_audit_verify(tmp_path, monkeypatch):
     broken = runner.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 1
     assert "event 1" in broken.output
+
+
+def test_audit_anchor_finds_truncation_through_the_cli(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PUBLISHER_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_SANDBOX_URL", "http://127.0.0.1:9")
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    for unit in ("01", "79", "22"):
+        paused = runner.invoke(app, ["pause", "--unit", unit, "--reason", "x", "--as", "admin"])
+        assert paused.exit_code == 0, paused.output
+    unanchored = runner.invoke(app, ["audit", "verify"])
+    assert unanchored.exit_code == 0
+    assert "unkeyed" in unanchored.output
+    assert "no anchor" in unanchored.output
+    anchored = runner.invoke(app, ["audit", "anchor"])
+    assert anchored.exit_code == 0, anchored.output
+    assert (home / "audit-head.json").is_file()
+    ok = runner.invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0
+    assert "anchored at event 3" in ok.output
+    engine = make_engine(f"sqlite:///{home / 'publisher.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_event WHERE seq = 3"))
+    engine.dispose()
+    cut = runner.invoke(app, ["audit", "verify"])
+    assert cut.exit_code == 1
+    assert "cut off" in cut.output
+    refused = runner.invoke(app, ["audit", "anchor"])
+    assert refused.exit_code == 1
+
+
+def test_a_worker_run_moves_the_audit_anchor(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PUBLISHER_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_SANDBOX_URL", "http://127.0.0.1:9")
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    paused = runner.invoke(app, ["pause", "--unit", "01", "--reason", "x", "--as", "admin"])
+    assert paused.exit_code == 0, paused.output
+    ran = runner.invoke(app, ["worker", "--until-idle", "--id", "w-test"])
+    assert ran.exit_code == 0, ran.output
+    assert '"audit_anchor": 1' in ran.output
+    assert '"seq": 1' in (home / "audit-head.json").read_text(encoding="utf-8")

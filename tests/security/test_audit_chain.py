@@ -158,12 +158,92 @@ def test_deleted_reordered_and_forged_events_are_found(
     assert verdict.first_bad_seq == first_bad, (name, verdict)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: an unkeyed chain with no anchor kept elsewhere cannot tell that the "
-    "newest events were cut off (docs/threat-model.md)",
-)
 def test_truncating_the_newest_events_is_found(chain: tuple[sa.Engine, Path]) -> None:
+    """An anchor kept outside the database (the working folder) remembers the head."""
+    engine, path = chain
+    anchor_file = path.parent / audit.ANCHOR_FILE_NAME
+    assert audit.anchor_database(engine, anchor_file, T0).ok
+    raw(path, "DELETE FROM audit_event WHERE seq > 9")
+    verdict = audit.verify_database(engine, audit.read_anchor(anchor_file))
+    assert not verdict.ok
+    assert verdict.first_bad_seq == 10
+    assert "cut off" in verdict.reason
+    assert verdict.checked == 9
+    # and the anchor refuses to move back to the shortened head
+    assert not audit.anchor_database(engine, anchor_file, T0).ok
+    assert audit.read_anchor(anchor_file) is not None
+    assert audit.read_anchor(anchor_file).seq == EVENTS  # type: ignore[union-attr]
+
+
+def test_without_an_anchor_truncation_is_not_seen(chain: tuple[sa.Engine, Path]) -> None:
+    """The known limit the anchor closes: the chain alone cannot know its own length."""
     engine, path = chain
     raw(path, "DELETE FROM audit_event WHERE seq > 9")
-    assert not audit.verify_database(engine).ok
+    assert audit.verify_database(engine).ok
+
+
+def test_a_recomputed_chain_no_longer_matches_the_anchor(chain: tuple[sa.Engine, Path]) -> None:
+    """An intruder edits event 3 and recomputes every hash after it: the unkeyed chain verifies
+    on its own, but its head no longer matches the anchored one."""
+    engine, path = chain
+    anchor_file = path.parent / audit.ANCHOR_FILE_NAME
+    assert audit.anchor_database(engine, anchor_file, T0).ok
+    with engine.connect() as conn:
+        events = audit.load(conn)
+    rebuilt: list[audit.AuditEvent] = []
+    for event in events:
+        actor = "mallory" if event.seq == 3 else event.actor
+        rebuilt.append(
+            audit.make_event(
+                rebuilt[-1] if rebuilt else None,
+                event.at,
+                actor,
+                event.action,
+                event.target,
+                event.details,
+            )
+        )
+    for event in rebuilt:
+        raw(
+            path,
+            "UPDATE audit_event SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            event.actor,
+            event.prev_hash,
+            event.hash,
+            event.seq,
+        )
+    assert audit.verify_database(engine).ok  # the chain alone is fooled
+    verdict = audit.verify_database(engine, audit.read_anchor(anchor_file))
+    assert not verdict.ok
+    assert verdict.first_bad_seq == EVENTS
+    assert "anchor" in verdict.reason
+
+
+def test_the_anchor_moves_forward_with_the_chain(chain: tuple[sa.Engine, Path]) -> None:
+    engine, path = chain
+    anchor_file = path.parent / audit.ANCHOR_FILE_NAME
+    assert audit.read_anchor(anchor_file) is None
+    assert audit.anchor_database(engine, anchor_file, T0).ok
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            audit.append(
+                conn, True, at=T0, actor="admin", action="pause", target="all:", details={}
+            )
+    verdict = audit.verify_database(engine, audit.read_anchor(anchor_file))
+    assert verdict.ok  # newer events than the anchor are fine
+    assert verdict.anchored_seq == EVENTS
+    assert audit.anchor_database(engine, anchor_file, T0).ok
+    anchor = audit.read_anchor(anchor_file)
+    assert anchor is not None
+    assert anchor.seq == EVENTS + 1
+
+
+def test_a_damaged_anchor_file_is_named(tmp_path: Path) -> None:
+    anchor_file = tmp_path / audit.ANCHOR_FILE_NAME
+    anchor_file.write_text("{not json", encoding="utf-8")
+    with pytest.raises(audit.AnchorError, match=str(anchor_file)):
+        audit.read_anchor(anchor_file)
+    anchor_file.write_text('{"seq": "x", "hash": 1}', encoding="utf-8")
+    with pytest.raises(audit.AnchorError, match="seq"):
+        audit.read_anchor(anchor_file)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from publisher.audit import GENESIS_HASH, make_event, verify
+from publisher.audit import GENESIS_HASH, Anchor, make_event, verify
 
 T = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -58,3 +58,34 @@ def test_a_rehashed_edit_still_breaks_the_next_link():
     verdict = verify(events)
     assert not verdict.ok
     assert verdict.first_bad_seq == 3
+
+
+def test_an_anchor_finds_the_newest_events_cut_off():
+    events = chain(6)
+    anchor = Anchor(6, events[-1].hash, T)
+    assert verify(events, anchor).ok
+    assert verify(events, anchor).anchored_seq == 6
+    verdict = verify(events[:4], anchor)
+    assert not verdict.ok
+    assert verdict.first_bad_seq == 5
+    assert "cut off" in verdict.reason
+    assert verify(events[:4]).ok  # without the anchor, nothing to compare with
+
+
+def test_an_anchor_finds_a_chain_rebuilt_from_scratch():
+    events = chain(3)
+    anchor = Anchor(3, events[-1].hash, T)
+    rebuilt = []
+    prev = None
+    for event in events:
+        prev = make_event(prev, event.at, "mallory", event.action, event.target, event.details)
+        rebuilt.append(prev)
+    assert verify(rebuilt).ok
+    verdict = verify(rebuilt, anchor)
+    assert not verdict.ok
+    assert verdict.first_bad_seq == 3
+
+
+def test_an_anchor_on_an_empty_chain_accepts_any_chain():
+    assert verify([], Anchor(0, GENESIS_HASH, T)).ok
+    assert verify(chain(2), Anchor(0, GENESIS_HASH, T)).ok
