@@ -15,6 +15,10 @@ Refused, each with a JSON error naming what is wrong: unknown source or bad sign
 a timestamp outside the window (401), a signature seen before (409, replay), a body past the
 size limit (413), a source over its rate (429 with Retry-After), invalid JSON (400), a schema
 violation (422, every field listed).
+
+Seen signatures are remembered in memory (the fast path) and, when the store is SQL, in the
+`intake_nonce` table, so a replay to another process or to a restarted server is refused too.
+Entries older than twice the window (the longest a signature can stay acceptable) are pruned.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -97,6 +102,49 @@ class _IntakeState:
         return True
 
 
+class ReplayMemory(Protocol):
+    def remember(self, signature: str, source_id: str, now: datetime) -> bool:
+        """Record a signature; False when it was already seen (a replay)."""
+        ...
+
+
+class SqlReplayMemory:
+    """Seen signatures in the `intake_nonce` table, shared by every process on the database."""
+
+    def __init__(self, engine: sa.Engine, keep_s: float) -> None:
+        from publisher.store.tables import IntakeNonceRow
+
+        self.engine = engine
+        self.keep = timedelta(seconds=keep_s)
+        self.table = cast(sa.Table, IntakeNonceRow.__table__)  # type: ignore[attr-defined]
+
+    def remember(self, signature: str, source_id: str, now: datetime) -> bool:
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                conn.execute(sa.delete(self.table).where(self.table.c.seen_at < now - self.keep))
+                seen = conn.execute(
+                    sa.select(self.table.c.signature).where(self.table.c.signature == signature)
+                ).first()
+                if seen is not None:
+                    return False
+                conn.execute(
+                    sa.insert(self.table).values(
+                        signature=signature, source_id=source_id, seen_at=now.astimezone(UTC)
+                    )
+                )
+        return True
+
+
+def replay_memory_for(store: IngestStore, limits: IntakeLimits) -> ReplayMemory | None:
+    """The shared replay memory for a SQL-backed store (it exposes its engine), else None."""
+    engine = getattr(store, "engine", None)
+    if isinstance(engine, sa.Engine):
+        return SqlReplayMemory(engine, keep_s=2 * limits.window_s + 1)
+    return None
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     headers = {}
     if "retry_after" in extra:
@@ -114,10 +162,13 @@ def make_intake_app(
     clock: Callable[[], datetime],
     limits: IntakeLimits | None = None,
     on_recorded: Callable[[str, RecordReport], None] | None = None,
+    replay: ReplayMemory | None = None,
 ) -> Starlette:
     """Build the intake app. `on_recorded(source_id, report)` lets the caller route new
-    articles (the lead wires routing there)."""
+    articles (the lead wires routing there). `replay` defaults to the `intake_nonce` table when
+    the store is SQL; with a memory store, seen signatures live in this process only."""
     limits = limits or IntakeLimits()
+    shared = replay if replay is not None else replay_memory_for(store, limits)
     lookup: SourceLookup = sources.get if isinstance(sources, Mapping) else sources
     state = _IntakeState()
 
@@ -176,7 +227,10 @@ def make_intake_app(
             return _error(
                 401, "bad_signature", "signature does not match", field="X-Publisher-Signature"
             )
-        if not state.remember(expected, int(timestamp) + limits.window_s + 1, now):
+        fresh = state.remember(expected, int(timestamp) + limits.window_s + 1, now)
+        if fresh and shared is not None:
+            fresh = shared.remember(expected, source_id, clock())
+        if not fresh:
             return _error(
                 409, "replay", "this request was already received", field="X-Publisher-Signature"
             )

@@ -161,8 +161,9 @@ async def test_replays_are_refused_inside_the_window_and_stale_after_it(intake: 
 
 
 async def test_a_replay_to_a_restarted_server_creates_nothing_new() -> None:
-    """Known limit: seen signatures live in memory, so a restart forgets them. Inside the
-    window a replay then passes the signature check; deduplication keeps it harmless."""
+    """With a memory store (no database), seen signatures live in each process only: a replay
+    to another process passes the signature check, and deduplication keeps it harmless. SQL
+    stores share the memory (see `test_a_replay_to_a_restarted_server_is_refused`)."""
     first, second = Intake(), Intake()
     second.store = first.store
     second.app = make_intake_app(
@@ -257,3 +258,65 @@ async def test_markup_pushed_through_intake_is_sanitised(intake: Intake) -> None
     blob = json.dumps(stored.to_json(), ensure_ascii=False).lower()
     for marker in ("<script", "onclick", "onerror", "javascript:", "<iframe", "<svg", "alert("):
         assert marker not in blob, marker
+
+
+def sql_intake(engine: Any, clock: Clock) -> tuple[Any, httpx.AsyncClient]:
+    """One server process: its own app (own in-memory replay memory) over the shared database."""
+    from publisher.store.ingest_sql import SqlIngestStore
+
+    store = SqlIngestStore(engine)
+    app = make_intake_app(
+        {
+            "hanoi-cms": IntakeSource(
+                SourceContext(id="hanoi-cms", name="hanoi.gov.vn", unit_code="01"), HANOI_SECRET
+            )
+        },
+        store,
+        clock=clock,
+    )
+    return store, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i")
+
+
+async def test_a_replay_to_a_restarted_server_is_refused(sample_db: Any) -> None:
+    """Seen signatures are kept in the database (`intake_nonce`): a second process, or the
+    same server after a restart, refuses a replay inside the window."""
+    import sqlalchemy as sa
+
+    engine, _, _ = sample_db
+    clock = Clock()
+    _, first = sql_intake(engine, clock)
+    body = article()
+    sent = headers(body)
+    assert (await first.post("/articles", content=body, headers=sent)).status_code == 201
+    await first.aclose()
+    clock.now = T0 + timedelta(seconds=200)
+    _, restarted = sql_intake(engine, clock)
+    replay = await restarted.post("/articles", content=body, headers=sent)
+    assert replay.status_code == 409, replay.text
+    assert replay.json()["error"] == "replay"
+    # a fresh request from the same source is still welcome
+    other = article(2)
+    later = headers(other, at=clock.now)
+    assert (await restarted.post("/articles", content=other, headers=later)).status_code == 201
+    await restarted.aclose()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT source_id FROM intake_nonce")).scalars().all()
+    assert rows == ["hanoi-cms", "hanoi-cms"]
+
+
+async def test_seen_signatures_are_pruned_after_the_window(sample_db: Any) -> None:
+    import sqlalchemy as sa
+
+    engine, _, _ = sample_db
+    clock = Clock()
+    _, client = sql_intake(engine, clock)
+    body = article()
+    assert (await client.post("/articles", content=body, headers=headers(body))).status_code == 201
+    clock.now = T0 + timedelta(minutes=30)
+    fresh = article(2)
+    sent = headers(fresh, at=clock.now)
+    assert (await client.post("/articles", content=fresh, headers=sent)).status_code == 201
+    await client.aclose()
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM intake_nonce")).scalar_one()
+    assert count == 1  # the first signature is past any window and was dropped
