@@ -18,7 +18,13 @@ import typer
 from publisher import audit
 from publisher.cli.common import UserError
 from publisher.domain import PauseScope
-from publisher.identity import IdentityRefused, current_os_user, resolve_identity, sandbox_enabled
+from publisher.identity import (
+    Identity,
+    IdentityRefused,
+    current_os_user,
+    resolve_identity,
+    sandbox_enabled,
+)
 from publisher.service import DeliveryService, ServiceError
 from publisher.settings import Config, ConfigError
 from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile
@@ -66,14 +72,17 @@ def open_context() -> Context:
     return Context(workspace, config, engine, SqlRepository(engine))
 
 
-def acting_user(context: Context, as_user: str | None) -> str:
+def acting_identity(context: Context, as_user: str | None) -> Identity:
     try:
-        identity = resolve_identity(
+        return resolve_identity(
             current_os_user(), as_user, context.repository, sandbox_enabled(dict(os.environ))
         )
     except IdentityRefused as error:
         raise UserError(str(error)) from None
-    return identity.user.username
+
+
+def acting_user(context: Context, as_user: str | None) -> str:
+    return acting_identity(context, as_user).user.username
 
 
 def anchor_path(context: Context) -> Path:
@@ -134,9 +143,9 @@ def pause_target(
     return PauseScope.ALL, ""
 
 
-def _service_call(func, *args: object) -> object:  # type: ignore[no-untyped-def]
+def _service_call(func, *args: object, **kwargs: object) -> object:  # type: ignore[no-untyped-def]
     try:
-        return func(*args)
+        return func(*args, **kwargs)
     except ServiceError as error:
         raise UserError(str(error)) from None
 
@@ -194,13 +203,16 @@ def register(app: typer.Typer) -> None:
         """Approve posts."""
         context = open_context()
         service = context.service()
-        username = acting_user(context, as_user)
+        identity = acting_identity(context, as_user)
+        username = identity.user.username
         if all_pending == bool(posts):
             raise UserError("give post ids, or --all-pending (not both)")
         if unit and not all_pending:
             raise UserError("--unit goes with --all-pending")
         chosen: Sequence[int] = posts or _service_call(service.pending_for, username, unit)  # type: ignore[assignment]
-        done = _service_call(service.approve, list(chosen), username)
+        done = _service_call(
+            service.approve, list(chosen), username, actor_label=identity.actor_label
+        )
         typer.echo(f"approved {len(chosen)} post(s); {len(done)} now fully approved")  # type: ignore[arg-type]
 
     @app.command("reject")
@@ -211,7 +223,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Reject posts with a reason."""
         context = open_context()
-        _service_call(context.service().reject, posts, acting_user(context, as_user), reason)
+        identity = acting_identity(context, as_user)
+        _service_call(
+            context.service().reject,
+            posts,
+            identity.user.username,
+            reason,
+            actor_label=identity.actor_label,
+        )
         typer.echo(f"rejected {len(posts)} post(s)")
 
     @app.command("schedule")
@@ -223,7 +242,14 @@ def register(app: typer.Typer) -> None:
         """Set or change when posts go out."""
         when = parse_time(at, "--at")
         context = open_context()
-        _service_call(context.service().reschedule, posts, acting_user(context, as_user), when)
+        identity = acting_identity(context, as_user)
+        _service_call(
+            context.service().reschedule,
+            posts,
+            identity.user.username,
+            when,
+            actor_label=identity.actor_label,
+        )
         typer.echo(f"scheduled {len(posts)} post(s) at {when.isoformat()}")
 
     @app.command("pause")
@@ -242,8 +268,15 @@ def register(app: typer.Typer) -> None:
         resume_at = parse_time(until, "--until") if until else None
         context = open_context()
         service = context.service()
+        identity = acting_identity(context, as_user)
         pause_id = _service_call(
-            service.pause, scope, target, reason, acting_user(context, as_user), resume_at
+            service.pause,
+            scope,
+            target,
+            reason,
+            identity.user.username,
+            resume_at,
+            actor_label=identity.actor_label,
         )
         typer.echo(f"paused {scope.value} {target or '(everything)'} (pause {pause_id})")
 
@@ -260,8 +293,14 @@ def register(app: typer.Typer) -> None:
         """Lift a pause."""
         scope, target = pause_target(unit, subtree, channel, account, everything)
         context = open_context()
+        identity = acting_identity(context, as_user)
         lifted = _service_call(
-            context.service().resume, scope, target, reason, acting_user(context, as_user)
+            context.service().resume,
+            scope,
+            target,
+            reason,
+            identity.user.username,
+            actor_label=identity.actor_label,
         )
         typer.echo(f"lifted {lifted} pause(s) on {scope.value} {target or '(everything)'}")
 

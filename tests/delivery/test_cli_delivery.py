@@ -104,3 +104,30 @@ def test_a_worker_run_moves_the_audit_anchor(tmp_path, monkeypatch):
     assert ran.exit_code == 0, ran.output
     assert '"audit_anchor": 1' in ran.output
     assert '"seq": 1' in (home / "audit-head.json").read_text(encoding="utf-8")
+
+
+def test_acting_for_someone_else_names_both_people_in_the_audit(tmp_path, monkeypatch):
+    from publisher import audit
+    from publisher.identity import current_os_user, resolve_identity
+    from publisher.store.sql import SqlRepository
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PUBLISHER_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_SANDBOX_URL", "http://127.0.0.1:9")  # sandbox: --as allowed
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    ok = runner.invoke(app, ["pause", "--unit", "01", "--reason", "x", "--as", "duyet.hanoi"])
+    assert ok.exit_code == 0, ok.output
+    refused = runner.invoke(app, ["pause", "--unit", "79", "--reason", "x", "--as", "duyet.hanoi"])
+    assert code(refused) == 2
+    engine = make_engine(f"sqlite:///{home / 'publisher.db'}")
+    with engine.connect() as conn:
+        events = audit.load(conn)
+    label = resolve_identity(current_os_user(), "duyet.hanoi", SqlRepository(engine), True)
+    engine.dispose()
+    # "<real user, or os:ACCOUNT> as duyet.hanoi": both people, as the identity module says
+    assert label.actor_label.endswith(" as duyet.hanoi")
+    assert [(e.actor, e.action) for e in events] == [
+        (label.actor_label, "pause"),
+        (label.actor_label, "refused"),
+    ]
