@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import typer
@@ -19,6 +20,9 @@ from publisher.ingest.pipeline import RecordReport, record_articles
 from publisher.ingest.reader import read_document
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
+
+if TYPE_CHECKING:
+    from publisher.service import DeliveryService
 
 
 def _load(source: str, allow_private: bool) -> tuple[bytes, str, str, str | None]:
@@ -77,18 +81,25 @@ def _store(
     )
 
 
-def _route(article_ids: list[int]) -> tuple[int, int]:
-    """Fan the new articles out to their units (posts and deliveries, one transaction each)."""
+def _router() -> DeliveryService:
+    """The service that routes stored articles; checked before anything is stored, so a
+    working folder without valid configuration stores nothing."""
     from publisher.runtime import delivery_service
     from publisher.settings import ConfigError
     from publisher.workspace import Workspace
 
     workspace = Workspace.from_env()
+    if not workspace.config_dir.is_dir():
+        raise UserError(f"{workspace.home}: no working folder here; run `publisher init` first")
     try:
         config = workspace.load_config()
     except ConfigError as error:
         raise UserError(error.problems) from None
-    service = delivery_service(workspace, config)
+    return delivery_service(workspace, config)
+
+
+def _route(service: DeliveryService, article_ids: list[int]) -> tuple[int, int]:
+    """Fan the new articles out to their units (posts and deliveries, one transaction each)."""
     posts = deliveries = 0
     for article_id in article_ids:
         created_posts, created_deliveries = service.route_article(article_id)
@@ -152,8 +163,9 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{when}  {article.title}  {article.url}")
                 typer.echo(f"{len(articles)} article(s), nothing written (--dry-run)")
             return
+        router = _router()
         report = _store(articles, source_id=source_id, kind=article_kind, unit=unit)
-        posts, deliveries = _route(report.new_ids)
+        posts, deliveries = _route(router, report.new_ids)
         if as_json:
             typer.echo(
                 json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -27,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
         Stops cleanly on SIGTERM or SIGINT: in-flight sends finish, nothing is left claimed.
         """
-        from publisher import redact
+        from publisher import audit, redact
         from publisher.runtime import build_runtime
         from publisher.service_process import configure_logging, run_service
         from publisher.settings import ConfigError
@@ -49,6 +50,10 @@ def register(app: typer.Typer) -> None:
                     runtime, host=host, port=port, workers=workers, poll_tick_s=poll_tick
                 )
             finally:
+                # Record the audit chain's head outside the database: truncation shows later.
+                audit.anchor_database(
+                    runtime.engine, workspace.home / audit.ANCHOR_FILE_NAME, datetime.now(UTC)
+                )
                 await runtime.aclose()
 
         asyncio.run(main())

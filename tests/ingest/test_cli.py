@@ -98,8 +98,17 @@ def test_url_to_private_address_is_refused(run: Any, tmp_path: Path) -> None:
 
 def test_store_without_dry_run(run: Any, tmp_path: Path) -> None:
     feed = str(CORPUS / "good/rss10_rdf.rdf")
-    first = run("ingest", feed, "--json", home=tmp_path)
+    refused = run("ingest", feed, "--json", home=tmp_path)
+    assert refused.returncode == 2  # no configuration: nothing stored, one clear line
+    assert "run `publisher init` first" in refused.stderr
+    assert run("init", home=tmp_path).returncode == 0
+    first = run("ingest", feed, "--unit", "01", "--json", home=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"new": [1, 2], "linked": [], "duplicates": 0}
-    again = run("ingest", feed, "--json", home=tmp_path)
-    assert json.loads(again.stdout) == {"new": [], "linked": [], "duplicates": 2}
+    # Stored, then routed at once: one post for Hà Nội, one delivery per Hà Nội account.
+    assert json.loads(first.stdout) == {
+        "new": [1, 2], "linked": [], "duplicates": 0, "posts": 2, "deliveries": 8
+    }  # fmt: skip
+    again = run("ingest", feed, "--unit", "01", "--json", home=tmp_path)
+    assert json.loads(again.stdout) == {
+        "new": [], "linked": [], "duplicates": 2, "posts": 0, "deliveries": 0
+    }  # fmt: skip

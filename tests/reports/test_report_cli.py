@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from report_world import build_demo_db
 from sqlmodel import Session
 
 from publisher.store.tables import ChannelAccountRow
@@ -48,8 +49,6 @@ def publisher(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
 
 @pytest.fixture
 def home(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from conftest import build_demo_db  # the demo database of this folder's conftest
-
     folder = tmp_path / "home"
     folder.mkdir()
     db = build_demo_db(folder / "publisher.db")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+SAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config"
+
 
 def raw_database_bytes(path: Path) -> bytes:
     """Every byte SQLite keeps for this database: main file, WAL and shared memory."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from conftest import SAMPLE_CONFIG
+from sec_helpers import SAMPLE_CONFIG
 from sqlmodel import Session
 
 from publisher import audit
