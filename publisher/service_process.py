@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from channels.base import Channel, Credentials, ErrorKind, Receipt, SendError
+from publisher.alerts import alert_loop
 from publisher.delivery.worker import WorkerConfig
 from publisher.domain import ChannelAccount
 from publisher.fetch import Fetcher
@@ -164,10 +165,12 @@ async def run_service(
         port,
         workers,
     )
+    alerts = alert_loop(runtime.engine, runtime.config.notify, runtime.http, runtime.clock, stop)
     results = await asyncio.gather(
         server.serve(),
         stop_http(),
         poll_and_route(runtime, stop, poll_tick_s),
+        alerts,
         *delivery,
         return_exceptions=True,
     )
