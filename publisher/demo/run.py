@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections import Counter
@@ -433,12 +434,14 @@ def print_summary(report: DemoReport, console: Console) -> None:
         for line in report.problems:
             console.print(f"  • {line}")
     home = report.home
+    # Name the command as the user typed it (.venv/bin/publisher is usually not on PATH).
+    command = sys.argv[0] if Path(sys.argv[0]).name == "publisher" else "publisher"
     console.print(
         f"Hoàn tất trong {report.seconds:.1f} s · done in {report.seconds:.1f} s.\n"
         "Xem tiếp · where to look next:\n"
-        f"  PUBLISHER_HOME={home} publisher tui --as {APPROVER}\n"
-        f"  PUBLISHER_HOME={home} publisher report coverage\n"
-        f"  PUBLISHER_HOME={home} publisher status"
+        f"  PUBLISHER_HOME={home} {command} tui --as {APPROVER}\n"
+        f"  PUBLISHER_HOME={home} {command} report coverage --format png\n"
+        f"  PUBLISHER_HOME={home} {command} status"
     )
 
 
