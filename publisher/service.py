@@ -40,6 +40,7 @@ from publisher.store.delivery_sql import (
     load_directory,
 )
 from publisher.store.repository import Repository
+from publisher.store.sql import article_from_mapping
 from publisher.workflow import Action
 
 WAITING = (DeliveryState.AWAITING_APPROVAL.value,)
@@ -93,26 +94,8 @@ class QueueItem:
     deliveries: dict[str, int]  # delivery state → count
 
 
-def article_from_row(m: Any) -> Article:
-    return Article(
-        id=m["id"],
-        guid=m["guid"],
-        url=m["url"],
-        title=m["title"],
-        published_at=m["published_at"],
-        summary=m["summary"],
-        body_html=m["body_html"],
-        body_text=m["body_text"],
-        images=tuple(m["images"] or ()),
-        video=m["video"],
-        language=m["language"],
-        source=m["source_name"],
-        kind=ArticleKind(m["kind"]),
-        unit_code=m["unit_code"],
-        category=m["category"],
-        urgent=m["urgent"],
-        content_hash=m["content_hash"],
-    )
+# Kept under this name for callers that read articles with Core queries.
+article_from_row = article_from_mapping
 
 
 def utc_now() -> datetime:

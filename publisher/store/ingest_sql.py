@@ -12,31 +12,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from publisher.domain import Article, ArticleKind
+from publisher.domain import Article
 from publisher.ingest.store import DedupKeys, PollState
+from publisher.store.sql import article_from_mapping
 from publisher.store.tables import ArticleRow, ArticleSourceRow, SourceRow
 
 
 def article_from_row(row: ArticleRow) -> Article:
-    return Article(
-        id=row.id,
-        guid=row.guid,
-        url=row.url,
-        title=row.title,
-        published_at=row.published_at,
-        summary=row.summary,
-        body_html=row.body_html,
-        body_text=row.body_text,
-        images=tuple(row.images),
-        video=row.video,
-        language=row.language,
-        source=row.source_name,
-        kind=ArticleKind(row.kind),
-        unit_code=row.unit_code,
-        category=row.category,
-        urgent=row.urgent,
-        content_hash=row.content_hash,
-    )
+    return article_from_mapping(row.model_dump())
 
 
 class SqlIngestStore:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.domain import (
     AccountStatus,
+    Article,
     ArticleKind,
     ChannelAccount,
     Pause,
@@ -47,6 +49,29 @@ def unit_from_row(row: UnitRow) -> Unit:
         short_name=row.short_name,
         active=row.active,
         merged_into=row.merged_into,
+    )
+
+
+def article_from_mapping(m: Mapping[Any, Any]) -> Article:
+    """An `article` row (ORM object dumped, or a Core row's mapping) as the domain value."""
+    return Article(
+        id=m["id"],
+        guid=m["guid"],
+        url=m["url"],
+        title=m["title"],
+        published_at=m["published_at"],
+        summary=m["summary"],
+        body_html=m["body_html"],
+        body_text=m["body_text"],
+        images=tuple(m["images"] or ()),
+        video=m["video"],
+        language=m["language"],
+        source=m["source_name"],
+        kind=ArticleKind(m["kind"]),
+        unit_code=m["unit_code"],
+        category=m["category"],
+        urgent=m["urgent"],
+        content_hash=m["content_hash"],
     )
 
 
