@@ -8,13 +8,15 @@ Every transaction is short; none is ever held open across a platform call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from channels.base import Receipt
 from publisher.delivery.jobs import Job, NewDelivery, SweepResult
@@ -154,6 +156,17 @@ _MARK_SENDING = (
         updated_at=_bind("v_now", _TIME),
     )
 )
+# The same write when the body is the stored payload: no need to serialise it again.
+_MARK_SENDING_SAME_BODY = (
+    sa.update(D)
+    .where(_FENCE_CLAIMED)
+    .values(
+        state=DeliveryState.SENDING.value,
+        body_hash=_bind("v_hash"),
+        lease_until=_bind("v_lease_until", _TIME),
+        updated_at=_bind("v_now", _TIME),
+    )
+)
 _INSERT_ATTEMPT = sa.insert(ATTEMPT).values(
     delivery_id=_bind("a_delivery"),
     attempt=_bind("a_attempt"),
@@ -191,10 +204,54 @@ _FINISH_ATTEMPT = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _DriverStatement:
+    """A statement compiled once for SQLite: its SQL text, and per positional parameter the
+    name, the default (literals in the statement) and the type's own bind conversion — the
+    same conversion SQLAlchemy applies, so stored values are identical."""
+
+    sql: str
+    slots: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+
+    @classmethod
+    def of(cls, statement: sa.ClauseElement, dialect: sa.Dialect) -> _DriverStatement:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        slots = []
+        for name in compiled.positiontup or []:
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            slots.append((name, bind.value, process))
+        return cls(compiled.string, tuple(slots))
+
+    def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        # Every value goes through its processor, None included, exactly as SQLAlchemy does.
+        values = []
+        for name, default, process in self.slots:
+            value = given.get(name, default)
+            values.append(process(value) if process is not None else value)
+        return tuple(values)
+
+
 class SqlDeliveryStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # The two commits around every platform call, ready for the driver (SQLite only):
+        # SQLAlchemy's per-statement work cost more than the database's.
+        self._driver: dict[str, _DriverStatement] = (
+            {
+                name: _DriverStatement.of(statement, engine.dialect)
+                for name, statement in (
+                    ("mark_sending", _MARK_SENDING),
+                    ("mark_sending_same_body", _MARK_SENDING_SAME_BODY),
+                    ("insert_attempt", _INSERT_ATTEMPT),
+                    ("mark_sent", _MARK_SENT),
+                    ("finish_attempt", _FINISH_ATTEMPT),
+                )
+            }
+            if self.is_sqlite
+            else {}
+        )
 
     # --- transactions ------------------------------------------------------------------
 
@@ -207,6 +264,39 @@ class SqlDeliveryStore:
                 conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def driver_write(self) -> Iterator[Callable[[str, Mapping[str, Any]], int]]:
+        """SQLite only: the same short BEGIN IMMEDIATE … COMMIT transaction as `write`, with
+        the prepared statements run straight on the pooled driver connection. Yields
+        `run(statement name, parameters) -> rows changed`. Driver errors come out as
+        SQLAlchemy's DBAPIError, as they would from `write`."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            sql = "BEGIN IMMEDIATE"
+            params: tuple[Any, ...] = ()
+            try:
+                cursor.execute(sql)
+
+                def run(name: str, given: Mapping[str, Any]) -> int:
+                    nonlocal sql, params
+                    statement = self._driver[name]
+                    sql, params = statement.sql, statement.parameters(given)
+                    cursor.execute(sql, params)
+                    return int(cursor.rowcount)
+
+                yield run
+                sql, params = "COMMIT", ()
+                cursor.execute(sql)
+            except sqlite3.Error as error:
+                raise sa.exc.DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+            finally:
+                if raw.driver_connection is not None and raw.driver_connection.in_transaction:
+                    raw.driver_connection.rollback()
+                cursor.close()
+        finally:
+            raw.close()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -416,51 +506,68 @@ class SqlDeliveryStore:
         now: datetime,
         lease_s: float,
     ) -> bool:
-        """The last write before the platform call. Refused when the lease is lost or over."""
+        """The last write before the platform call. Refused when the lease is lost or over.
+        The `delivery_attempt` row is written in the same transaction."""
+        values: dict[str, Any] = {
+            "f_id": job.id,
+            "f_owner": job.lease_owner,
+            "f_attempt": job.attempt,
+            "f_now": now,
+            "v_hash": body_hash,
+            "v_lease_until": now + timedelta(seconds=lease_s),
+            "v_now": now,
+        }
+        # The stored payload going out unchanged (a fan-out body or a retry) is not written
+        # back: serialising it again would store the very same value.
+        same_body = payload is job.payload
+        if not same_body:
+            values["v_payload"] = dict(payload)
+        attempt = {
+            "a_delivery": job.id,
+            "a_attempt": job.attempt,
+            "a_worker": job.lease_owner,
+            "a_started": now,
+        }
+        if self.is_sqlite:
+            with self.driver_write() as run:
+                if run("mark_sending_same_body" if same_body else "mark_sending", values) != 1:
+                    return False
+                run("insert_attempt", attempt)
+                return True
         with self.write() as conn:
-            result = conn.execute(
-                _MARK_SENDING,
-                {
-                    "f_id": job.id,
-                    "f_owner": job.lease_owner,
-                    "f_attempt": job.attempt,
-                    "f_now": now,
-                    "v_hash": body_hash,
-                    "v_payload": dict(payload),
-                    "v_lease_until": now + timedelta(seconds=lease_s),
-                    "v_now": now,
-                },
-            )
-            if result.rowcount != 1:
+            statement = _MARK_SENDING_SAME_BODY if same_body else _MARK_SENDING
+            if conn.execute(statement, values).rowcount != 1:
                 return False
-            conn.execute(
-                _INSERT_ATTEMPT,
-                {
-                    "a_delivery": job.id,
-                    "a_attempt": job.attempt,
-                    "a_worker": job.lease_owner,
-                    "a_started": now,
-                },
-            )
+            conn.execute(_INSERT_ATTEMPT, attempt)
             return True
 
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
+        values = {
+            "f_id": job.id,
+            "f_owner": job.lease_owner,
+            "f_attempt": job.attempt,
+            "v_remote_id": receipt.remote_id,
+            "v_remote_url": receipt.url,
+            "v_sent_at": receipt.accepted_at or now,
+            "v_now": now,
+        }
+        attempt = {
+            "a_delivery": job.id,
+            "a_attempt": job.attempt,
+            "a_finished": now,
+            "a_outcome": "sent",
+            "a_detail": receipt.remote_id,
+        }
+        if self.is_sqlite:
+            with self.driver_write() as run:
+                if run("mark_sent", values) != 1:
+                    return False
+                run("finish_attempt", attempt)
+                return True
         with self.write() as conn:
-            result = conn.execute(
-                _MARK_SENT,
-                {
-                    "f_id": job.id,
-                    "f_owner": job.lease_owner,
-                    "f_attempt": job.attempt,
-                    "v_remote_id": receipt.remote_id,
-                    "v_remote_url": receipt.url,
-                    "v_sent_at": receipt.accepted_at or now,
-                    "v_now": now,
-                },
-            )
-            if result.rowcount != 1:
+            if conn.execute(_MARK_SENT, values).rowcount != 1:
                 return False
-            self._finish_attempt(conn, job, "sent", receipt.remote_id, now)
+            conn.execute(_FINISH_ATTEMPT, attempt)
             return True
 
     def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool:
