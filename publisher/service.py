@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -23,12 +23,14 @@ from publisher.delivery.jobs import NewDelivery
 from publisher.domain import (
     Article,
     ArticleKind,
+    ChannelAccount,
     DeliveryState,
     Pause,
     PauseScope,
     PostState,
     User,
 )
+from publisher.plan_import import PlanRow
 from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile, policy_kind
 from publisher.store.delivery_sql import (
     ARTICLE,
@@ -81,6 +83,36 @@ class PermissionDenied(ServiceError):
 
 class NotFound(ServiceError):
     pass
+
+
+class PlanRowError(ServiceError):
+    """A plan row that cannot be saved; nothing of the plan was saved."""
+
+    def __init__(self, line: int, reason: str, column: str = "") -> None:
+        where = f"dòng {line}" + (f", cột {column}" if column else "")
+        super().__init__(f"{where}: {reason}")
+        self.line = line
+        self.column = column
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """What saving a plan did: rows applied, posts and deliveries created, deliveries of
+    channels the plan left out that were cancelled."""
+
+    rows: int
+    posts_created: int
+    deliveries_created: int
+    cancelled: int
+
+    def plus(self, other: PlanResult) -> PlanResult:
+        return PlanResult(
+            self.rows + other.rows,
+            self.posts_created + other.posts_created,
+            self.deliveries_created + other.deliveries_created,
+            self.cancelled + other.cancelled,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,6 +568,197 @@ class DeliveryService:
             self._audit(
                 conn, actor_label or username, "retry", f"delivery:{delivery_id}", reason=reason
             )
+
+    # --- bulk plan ---------------------------------------------------------------------
+
+    @audits_refusals
+    def apply_plan(
+        self, rows: Sequence[PlanRow], username: str, *, actor_label: str | None = None
+    ) -> PlanResult:
+        """Save a checked posting plan: every row or none, in one transaction.
+
+        Per row: the user must be allowed to schedule (and, with a lead-in, edit) at the
+        unit; the (article, unit) post is created when missing, in the state routing would
+        plan for it; its deliveries are limited to the row's channels (missing ones added,
+        not-started ones of other channels cancelled); the listed channels are due at the
+        row's time. A refusal or error names the row and undoes every row.
+        """
+        user = self.user(username)
+        actor = actor_label or username
+        articles: dict[int, Article] = {}
+        for row in rows:
+            if row.article_id not in articles:
+                try:
+                    articles[row.article_id] = self.load_article(row.article_id)
+                except NotFound:
+                    raise PlanRowError(row.line, f"không có bài mã {row.article_id}") from None
+            if row.unit_code not in self.tree.units:
+                raise PlanRowError(row.line, f"không có đơn vị mã {row.unit_code!r}")
+        by_unit: dict[str, list[ChannelAccount]] = {}
+        for account in self.directory.list_accounts(sorted({r.unit_code for r in rows})):
+            by_unit.setdefault(account.unit_code, []).append(account)
+        result = PlanResult(rows=0, posts_created=0, deliveries_created=0, cancelled=0)
+        with self.store.write() as conn:
+            for row in rows:
+                try:
+                    step = self._apply_plan_row(conn, row, user, actor, articles, by_unit)
+                except PermissionDenied as refusal:
+                    raise PermissionDenied(
+                        f"dòng {row.line}: {refusal}",
+                        username=refusal.username,
+                        attempted=refusal.attempted,
+                        unit=refusal.unit,
+                        target=refusal.target,
+                    ) from None
+                except PlanRowError:
+                    raise
+                except ServiceError as error:
+                    raise PlanRowError(row.line, str(error)) from None
+                except sa.exc.SQLAlchemyError as error:
+                    cause = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+                    reason = redact.redact(str(cause)).splitlines()[0]
+                    raise PlanRowError(row.line, f"lỗi cơ sở dữ liệu: {reason}") from None
+                result = result.plus(step)
+            self._audit(
+                conn,
+                actor,
+                "plan",
+                "plan",
+                rows=result.rows,
+                posts_created=result.posts_created,
+                deliveries_created=result.deliveries_created,
+                cancelled=result.cancelled,
+                lines=[r.line for r in rows],
+            )
+        return result
+
+    def _apply_plan_row(
+        self,
+        conn: sa.Connection,
+        row: PlanRow,
+        user: User,
+        actor: str,
+        articles: dict[int, Article],
+        by_unit: dict[str, list[ChannelAccount]],
+    ) -> PlanResult:
+        article = articles[row.article_id]
+        target = f"article:{row.article_id}/unit:{row.unit_code}"
+        self._require(user, Action.SCHEDULE, row.unit_code, target=target)
+        if row.lead_in:
+            self._require(user, Action.EDIT, row.unit_code, target=target)
+        usable = routing.accounts_for(row.unit_code, article.language, by_unit, bool(article.video))
+        wanted = set(row.platforms)
+        if wanted:
+            have = {a.platform for a in usable}
+            absent = sorted(p.value for p in wanted - have)
+            if absent:
+                raise PlanRowError(
+                    row.line,
+                    f"đơn vị {row.unit_code} không có tài khoản kênh dùng được cho "
+                    f"{', '.join(absent)}",
+                    column="channels",
+                )
+            accounts = tuple(a for a in usable if a.platform in wanted)
+        else:
+            accounts = usable
+        if not accounts:
+            raise PlanRowError(
+                row.line,
+                f"đơn vị {row.unit_code} không có tài khoản kênh nào nhận được bài này",
+                column="channels",
+            )
+        now = self.clock()
+        existing = conn.execute(
+            sa.select(POST).where(
+                POST.c.article_id == row.article_id, POST.c.unit_code == row.unit_code
+            )
+        ).first()
+        [planned] = self.plan(article, [routing.Target(row.unit_code, accounts)], now)
+        posts_created = 0
+        if existing is None:
+            post_id = int(
+                conn.execute(
+                    sa.insert(POST)
+                    .values(
+                        article_id=row.article_id,
+                        unit_code=row.unit_code,
+                        state=planned.state.value,
+                        priority=planned.priority,
+                        expires_at=planned.expires_at,
+                        approvals=[],
+                        lead_in="",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(POST.c.id)
+                ).scalar_one()
+            )
+            posts_created = 1
+            delivery_state = planned.deliveries[0].state
+        else:
+            post_id = int(existing.id)
+            if existing.state == PostState.APPROVED.value:
+                delivery_state = DeliveryState.PENDING
+            elif existing.state == PostState.AWAITING_APPROVAL.value:
+                delivery_state = DeliveryState.AWAITING_APPROVAL
+            else:
+                raise PlanRowError(
+                    row.line, f"bài ở đơn vị {row.unit_code} đang {existing.state}, không lên lịch"
+                )
+        news = [
+            replace(d, post_id=post_id, due_at=row.at, state=delivery_state)
+            for d in planned.deliveries
+        ]
+        created = self.store.insert_deliveries(conn, news, now)
+        platforms = sorted({a.platform.value for a in accounts})
+        cancelled = 0
+        if existing is not None and wanted:
+            # The plan names this post's channels: not-started deliveries elsewhere are off.
+            cancelled = int(
+                conn.execute(
+                    sa.update(D)
+                    .where(
+                        D.c.post_id == post_id,
+                        D.c.state.in_(NOT_STARTED),
+                        D.c.platform.not_in(platforms),
+                    )
+                    .values(state=DeliveryState.CANCELLED.value, updated_at=now)
+                ).rowcount
+            )
+        values: dict[str, Any] = {"scheduled_at": row.at, "updated_at": now}
+        if row.lead_in:
+            values["lead_in"] = row.lead_in
+        self.posts.set_post(conn, post_id, **values)
+        moved: dict[str, Any] = {"due_at": row.at, "updated_at": now}
+        if row.lead_in:
+            moved["payload"] = None  # built from the old lead-in: rebuilt at send time
+        conn.execute(
+            sa.update(D)
+            .where(
+                D.c.post_id == post_id,
+                D.c.state.in_(NOT_STARTED),
+                D.c.platform.in_(platforms),
+            )
+            .values(**moved)
+        )
+        self._audit(
+            conn,
+            actor,
+            "plan",
+            f"post:{post_id}",
+            row=row.line,
+            article=row.article_id,
+            unit=row.unit_code,
+            channels=platforms,
+            at=row.at.isoformat(),
+            lead_in=row.lead_in or None,
+            created=bool(posts_created),
+            deliveries_created=created,
+            cancelled=cancelled,
+        )
+        return PlanResult(
+            rows=1, posts_created=posts_created, deliveries_created=created, cancelled=cancelled
+        )
 
     # --- pause -------------------------------------------------------------------------
 

@@ -200,33 +200,6 @@ class CoreBackend:
         self._decide(lambda: self.service.resume(pause.scope, pause.target, reason, user.username))
 
     def import_plan(self, user: User, rows: Sequence[PlanRow]) -> int:
-        """Apply a checked plan to posts that exist: time and lead-in, through the service.
-
-        Every row is checked against the stored posts first; if any row cannot be applied,
-        nothing is changed and every reason is given.
-        """
-        posts = self.views.posts_for([(r.article_id, r.unit_code) for r in rows])
-        problems = []
-        for row in rows:
-            found = posts.get((row.article_id, row.unit_code))
-            if found is None:
-                problems.append(
-                    f"dòng {row.line}: bài {row.article_id} chưa được chuyển tới đơn vị "
-                    f"{row.unit_code} (chỉ lên lịch được bài đã có ở đơn vị)"
-                )
-                continue
-            wanted = {p.value for p in row.platforms}
-            if wanted and wanted != found.platforms:
-                have = " ".join(sorted(found.platforms)) or "—"
-                problems.append(
-                    f"dòng {row.line}, cột channels: bài có các kênh {have}; "
-                    "chọn một phần kênh chưa được hỗ trợ (dùng all)"
-                )
-        if problems:
-            raise ActionRefused("; ".join(problems))
-        for row in rows:
-            post_id = posts[(row.article_id, row.unit_code)].post_id
-            if row.lead_in:
-                self.edit_lead_in(user, post_id, row.lead_in)
-            self.reschedule(user, post_id, row.at)
-        return len(rows)
+        """Save a checked plan through the service: every row in one transaction, or none
+        (the refusal names the row). Posts missing at a unit are created there."""
+        return self._decide(lambda: self.service.apply_plan(rows, user.username)).rows
