@@ -98,20 +98,17 @@ class PlanRowError(ServiceError):
 
 @dataclass(frozen=True, slots=True)
 class PlanResult:
-    """What saving a plan did: rows applied, posts and deliveries created, deliveries of
-    channels the plan left out that were cancelled."""
+    """What saving a plan did: rows applied, posts and deliveries created."""
 
     rows: int
     posts_created: int
     deliveries_created: int
-    cancelled: int
 
     def plus(self, other: PlanResult) -> PlanResult:
         return PlanResult(
             self.rows + other.rows,
             self.posts_created + other.posts_created,
             self.deliveries_created + other.deliveries_created,
-            self.cancelled + other.cancelled,
         )
 
 
@@ -579,9 +576,9 @@ class DeliveryService:
 
         Per row: the user must be allowed to schedule (and, with a lead-in, edit) at the
         unit; the (article, unit) post is created when missing, in the state routing would
-        plan for it; its deliveries are limited to the row's channels (missing ones added,
-        not-started ones of other channels cancelled); the listed channels are due at the
-        row's time. A refusal or error names the row and undoes every row.
+        plan for it; the row's channels get deliveries where missing and are due at the row's
+        time. Channels the row does not name are left as they are: a plan schedules, it never
+        cancels. A refusal or error names the row and undoes every row.
         """
         user = self.user(username)
         actor = actor_label or username
@@ -597,7 +594,7 @@ class DeliveryService:
         by_unit: dict[str, list[ChannelAccount]] = {}
         for account in self.directory.list_accounts(sorted({r.unit_code for r in rows})):
             by_unit.setdefault(account.unit_code, []).append(account)
-        result = PlanResult(rows=0, posts_created=0, deliveries_created=0, cancelled=0)
+        result = PlanResult(rows=0, posts_created=0, deliveries_created=0)
         with self.store.write() as conn:
             for row in rows:
                 try:
@@ -627,7 +624,6 @@ class DeliveryService:
                 rows=result.rows,
                 posts_created=result.posts_created,
                 deliveries_created=result.deliveries_created,
-                cancelled=result.cancelled,
                 lines=[r.line for r in rows],
             )
         return result
@@ -711,20 +707,6 @@ class DeliveryService:
         ]
         created = self.store.insert_deliveries(conn, news, now)
         platforms = sorted({a.platform.value for a in accounts})
-        cancelled = 0
-        if existing is not None and wanted:
-            # The plan names this post's channels: not-started deliveries elsewhere are off.
-            cancelled = int(
-                conn.execute(
-                    sa.update(D)
-                    .where(
-                        D.c.post_id == post_id,
-                        D.c.state.in_(NOT_STARTED),
-                        D.c.platform.not_in(platforms),
-                    )
-                    .values(state=DeliveryState.CANCELLED.value, updated_at=now)
-                ).rowcount
-            )
         values: dict[str, Any] = {"scheduled_at": row.at, "updated_at": now}
         if row.lead_in:
             values["lead_in"] = row.lead_in
@@ -754,11 +736,8 @@ class DeliveryService:
             lead_in=row.lead_in or None,
             created=bool(posts_created),
             deliveries_created=created,
-            cancelled=cancelled,
         )
-        return PlanResult(
-            rows=1, posts_created=posts_created, deliveries_created=created, cancelled=cancelled
-        )
+        return PlanResult(rows=1, posts_created=posts_created, deliveries_created=created)
 
     # --- pause -------------------------------------------------------------------------
 

@@ -151,13 +151,12 @@ def test_plan_creates_limits_and_schedules_in_one_go(db: sa.Engine) -> None:
     ]
     result = service.apply_plan(rows, "ed0")
     assert (result.rows, result.posts_created, result.deliveries_created) == (3, 2, 4)
-    assert result.cancelled == 1
     waiting = DeliveryState.AWAITING_APPROVAL.value
     assert deliveries(db) == {
         ("P0C0", "facebook", waiting, AT1),
         ("P0C0", "zalo", waiting, AT1),
-        # Left out of the row: cancelled, its time as routing set it.
-        ("P0C0", "telegram", DeliveryState.CANCELLED.value, routed_due),
+        # Not named by the row: left as routing planned it (a plan never cancels).
+        ("P0C0", "telegram", waiting, routed_due),
         ("P0C1", "telegram", waiting, AT2),
         ("P0", "facebook", waiting, AT3),
         ("P0", "zalo", waiting, AT3),
@@ -201,7 +200,7 @@ def test_approved_post_gets_pending_deliveries_and_all_means_every_channel(
     [post_id] = service.pending_for("admin")
     service.approve([post_id], "admin")
     result = service.apply_plan([PlanRow(2, article_id, "P0C0", (), AT2)], "admin")
-    assert (result.posts_created, result.deliveries_created, result.cancelled) == (0, 0, 0)
+    assert (result.posts_created, result.deliveries_created) == (0, 0)
     pending = DeliveryState.PENDING.value
     assert deliveries(db) == {("P0C0", p, pending, AT2) for p in ("facebook", "zalo", "telegram")}
 
