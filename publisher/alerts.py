@@ -24,12 +24,12 @@ import sqlalchemy as sa
 from publisher.notify import Notifier, build_notifier, credential_pass, directory_from_engine
 from publisher.notify import failure_pass as run_failure_pass
 from publisher.settings.notify import NotifyFile, SecretError, resolve_secret
-from publisher.store.tables import DeliveryRow
+from publisher.store.tables import DeliveryRow, table_of
 from publisher.webhooks import Endpoint, WebhookSender, delivery_event_data
 
 log = logging.getLogger("publisher.alerts")
 WEBHOOK_STATES = ("sent", "failed", "needs_review")
-DELIVERY = DeliveryRow.__table__  # type: ignore[attr-defined]
+DELIVERY = table_of(DeliveryRow)
 
 
 def build_webhooks(

@@ -29,13 +29,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from publisher.domain import AuditEvent, canonical_json, sha256_hex
-from publisher.store.tables import AuditEventRow
-
-
-def table_of(model: type[Any]) -> sa.Table:
-    """The Core table behind a sqlmodel class (for bulk statements without the ORM)."""
-    return cast(sa.Table, model.__table__)
-
+from publisher.store.tables import AuditEventRow, table_of
 
 GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x70_75_62_61  # "puba": one lock for the one chain

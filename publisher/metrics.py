@@ -17,10 +17,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from publisher.domain import DeliveryState
-from publisher.store.tables import ChannelAccountRow, DeliveryRow
+from publisher.store.tables import ChannelAccountRow, DeliveryRow, table_of
 
-DELIVERY = DeliveryRow.__table__  # type: ignore[attr-defined]
-ACCOUNT = ChannelAccountRow.__table__  # type: ignore[attr-defined]
+DELIVERY = table_of(DeliveryRow)
+ACCOUNT = table_of(ChannelAccountRow)
 
 SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0)

@@ -44,7 +44,7 @@ from publisher.settings import Config
 from publisher.settings.notify import SecretError, resolve_secret
 from publisher.store.ingest_sql import SqlIngestStore
 from publisher.store.sql import SqlRepository
-from publisher.store.tables import ArticleRow
+from publisher.store.tables import ArticleRow, table_of
 from publisher.workspace import Workspace
 
 log = logging.getLogger("publisher.runtime")
@@ -177,7 +177,7 @@ def unrouted_articles(engine: sa.Engine) -> list[int]:
     Fan-out marks an article routed in the same transaction that creates its posts, so an
     article recorded just before a crash is routed by the next sweep, never twice.
     """
-    table = ArticleRow.__table__  # type: ignore[attr-defined]
+    table = table_of(ArticleRow)
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(table.c.id)

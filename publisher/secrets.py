@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from channels.base import Credentials
 from publisher import audit, redact
 from publisher.domain import ChannelAccount, Platform, canonical_json
-from publisher.store.tables import ChannelAccountRow, utcnow
+from publisher.store.tables import ChannelAccountRow, table_of, utcnow
 
 KEY_ENV = "PUBLISHER_SECRET_KEY"
 KEY_FILE_ENV = "PUBLISHER_SECRET_KEY_FILE"
@@ -48,7 +48,7 @@ DEFAULT_KEY_FILE_NAME = "secret.key"
 _KEY_BYTES = 32  # AES-256
 _NONCE_BYTES = 12  # 96-bit nonces, random per encryption (NIST SP 800-38D §8.2.2)
 _FORMAT = "v1"
-_ACCOUNTS = ChannelAccountRow.__table__  # type: ignore[attr-defined]
+_ACCOUNTS = table_of(ChannelAccountRow)
 
 
 class SecretsError(Exception):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -24,7 +24,6 @@ from publisher.domain import (
     ChannelAccount,
     DeliveryState,
     Pause,
-    PauseScope,
     Platform,
     Post,
     PostState,
@@ -39,6 +38,7 @@ from publisher.reports import (
     UnitInfo,
     compute_coverage,
 )
+from publisher.store.sql import article_from_mapping, pause_from_mapping, unit_from_mapping
 from publisher.store.tables import (
     ArticleRow,
     AuditEventRow,
@@ -47,20 +47,16 @@ from publisher.store.tables import (
     PauseRow,
     PostRow,
     UnitRow,
+    table_of,
 )
 
-
-def _table(model: type[Any]) -> sa.Table:
-    return cast(sa.Table, model.__table__)
-
-
-ARTICLE = _table(ArticleRow)
-POST = _table(PostRow)
-DELIVERY = _table(DeliveryRow)
-UNIT = _table(UnitRow)
-ACCOUNT = _table(ChannelAccountRow)
-PAUSE = _table(PauseRow)
-AUDIT = _table(AuditEventRow)
+ARTICLE = table_of(ArticleRow)
+POST = table_of(PostRow)
+DELIVERY = table_of(DeliveryRow)
+UNIT = table_of(UnitRow)
+ACCOUNT = table_of(ChannelAccountRow)
+PAUSE = table_of(PauseRow)
+AUDIT = table_of(AuditEventRow)
 
 T = TypeVar("T")
 
@@ -209,19 +205,6 @@ class Scope:
         return column.in_(self.unit_codes_query())
 
 
-def _unit_from(m: Any) -> Unit:
-    return Unit(
-        code=m["code"],
-        name=m["name"],
-        kind=m["kind"],
-        parent_code=m["parent_code"],
-        code_list=m["code_list"],
-        short_name=m["short_name"],
-        active=m["active"],
-        merged_into=m["merged_into"],
-    )
-
-
 def _delivery_from(m: Any, title: str = "") -> DeliveryView:
     return DeliveryView(
         id=m["id"],
@@ -237,18 +220,6 @@ def _delivery_from(m: Any, title: str = "") -> DeliveryView:
         remote_url=m["remote_url"],
         sent_at=m["sent_at"],
         title=title,
-    )
-
-
-def _pause_from(m: Any) -> Pause:
-    return Pause(
-        scope=PauseScope(m["scope"]),
-        target=m["target"],
-        reason=m["reason"],
-        created_by=m["created_by"],
-        created_at=m["created_at"],
-        until=m["until"],
-        id=m["id"],
     )
 
 
@@ -293,7 +264,7 @@ class Views:
     def units(self, user: User) -> list[Unit]:
         scope = self.scope_for(user)
         query = sa.select(UNIT).where(scope.covers(UNIT.c.code)).order_by(UNIT.c.depth, UNIT.c.code)
-        return [_unit_from(r) for r in self._rows(query)]
+        return [unit_from_mapping(r) for r in self._rows(query)]
 
     # --- the queue -------------------------------------------------------------------
 
@@ -438,26 +409,10 @@ class Views:
             id=p["id"],
         )
         a = self._rows(sa.select(ARTICLE).where(ARTICLE.c.id == post.article_id))[0]
-        article = Article(
-            guid=a["guid"],
-            url=a["url"],
-            title=a["title"],
-            published_at=a["published_at"],
-            summary=a["summary"],
-            body_html=a["body_html"],
-            body_text=a["body_text"],
-            images=tuple(a["images"] or ()),
-            video=a["video"],
-            language=a["language"],
-            source=a["source_name"],
-            kind=ArticleKind(a["kind"]),
-            unit_code=a["unit_code"],
-            category=a["category"],
-            urgent=a["urgent"],
-            content_hash=a["content_hash"],
-            id=a["id"],
+        article = article_from_mapping(a)
+        unit = unit_from_mapping(
+            self._rows(sa.select(UNIT).where(UNIT.c.code == post.unit_code))[0]
         )
-        unit = _unit_from(self._rows(sa.select(UNIT).where(UNIT.c.code == post.unit_code))[0])
         drows = self._rows(
             sa.select(DELIVERY).where(DELIVERY.c.post_id == post_id).order_by(DELIVERY.c.platform)
         )
@@ -538,7 +493,7 @@ class Views:
             )
             .order_by(PAUSE.c.created_at)
         )
-        return [_pause_from(r) for r in self._rows(query)]
+        return [pause_from_mapping(r) for r in self._rows(query)]
 
     # --- problems ---------------------------------------------------------------------
 

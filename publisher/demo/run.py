@@ -43,7 +43,7 @@ from publisher.ingest.intake import HEADER_SIGNATURE, HEADER_SOURCE, HEADER_TIME
 from publisher.ingest.poller import Poller
 from publisher.reports import load_coverage
 from publisher.runtime import Runtime, build_runtime
-from publisher.store.tables import DeliveryRow
+from publisher.store.tables import DeliveryRow, table_of
 from publisher.workspace import Workspace, sync_directory
 
 MARKER = ".publisher-demo"  # only a folder carrying this marker is ever wiped by the demo
@@ -387,7 +387,7 @@ def problem_lines(runtime: Runtime) -> list[str]:
     for account in runtime.repository.list_accounts():
         if account.status.value != "active":
             lines.append(f"account {account.id}: {account.status.value} (renew its token)")
-    table = DeliveryRow.__table__  # type: ignore[attr-defined]
+    table = table_of(DeliveryRow)
     with runtime.engine.connect() as connection:
         rows = connection.execute(
             sa.select(table.c.id, table.c.account_id, table.c.state, table.c.last_error).where(

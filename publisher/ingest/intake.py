@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -112,11 +112,11 @@ class SqlReplayMemory:
     """Seen signatures in the `intake_nonce` table, shared by every process on the database."""
 
     def __init__(self, engine: sa.Engine, keep_s: float) -> None:
-        from publisher.store.tables import IntakeNonceRow
+        from publisher.store.tables import IntakeNonceRow, table_of
 
         self.engine = engine
         self.keep = timedelta(seconds=keep_s)
-        self.table = cast(sa.Table, IntakeNonceRow.__table__)  # type: ignore[attr-defined]
+        self.table = table_of(IntakeNonceRow)
 
     def remember(self, signature: str, source_id: str, now: datetime) -> bool:
         with self.engine.connect() as conn:

@@ -26,11 +26,11 @@ from publisher.domain import (
     DeliveryState,
     Pause,
     PauseScope,
-    Platform,
     PostState,
     Unit,
 )
 from publisher.redact import redact
+from publisher.store.sql import account_from_mapping, pause_from_mapping, unit_from_mapping
 from publisher.store.tables import (
     ArticleRow,
     ChannelAccountRow,
@@ -42,13 +42,8 @@ from publisher.store.tables import (
     RateLimitRow,
     UnitRow,
     UTCDateTime,
+    table_of,
 )
-
-
-def table_of(model: type[Any]) -> sa.Table:
-    """The Core table behind a sqlmodel class (for bulk statements without the ORM)."""
-    return cast(sa.Table, model.__table__)
-
 
 D = table_of(DeliveryRow)
 ATTEMPT = table_of(DeliveryAttemptRow)
@@ -116,18 +111,6 @@ def _job(row: sa.Row[Any]) -> Job:
         expires_at=m["expires_at"],
         created_at=m["created_at"],
         priority=m["priority"],
-    )
-
-
-def pause_from_row(m: Any) -> Pause:
-    return Pause(
-        scope=PauseScope(m["scope"]),
-        target=m["target"],
-        reason=m["reason"],
-        created_by=m["created_by"],
-        created_at=m["created_at"],
-        until=m["until"],
-        id=m["id"],
     )
 
 
@@ -365,7 +348,7 @@ class SqlDeliveryStore:
                 sa.or_(PAUSE.c.until.is_(None), PAUSE.c.until > now),
             )
         )
-        return [pause_from_row(r._mapping) for r in rows]
+        return [pause_from_mapping(r._mapping) for r in rows]
 
     def _runnable(
         self, table: sa.FromClause, conn: sa.Connection, now: datetime, limits: bool = True
@@ -1011,31 +994,9 @@ def load_directory(engine: sa.Engine) -> tuple[list[Unit], list[ChannelAccount]]
     """Units and channel accounts read with plain Core queries (routing a directive to 5,000
     units reads 20,000 accounts; ORM object loading would cost more than the fan-out)."""
     with engine.connect() as conn:
-        units = [
-            Unit(
-                code=r.code,
-                name=r.name,
-                kind=r.kind,
-                parent_code=r.parent_code,
-                code_list=r.code_list,
-                short_name=r.short_name,
-                active=r.active,
-                merged_into=r.merged_into,
-            )
-            for r in conn.execute(sa.select(UNIT))
-        ]
+        units = [unit_from_mapping(r._mapping) for r in conn.execute(sa.select(UNIT))]
         accounts = [
-            ChannelAccount(
-                id=r.id,
-                unit_code=r.unit_code,
-                platform=Platform(r.platform),
-                external_id=r.external_id,
-                display_name=r.display_name,
-                credentials_ref=r.credentials_ref,
-                token_expires_at=r.token_expires_at,
-                status=AccountStatus(r.status),
-                language=r.language,
-            )
+            account_from_mapping(r._mapping)
             for r in conn.execute(sa.select(ACCOUNT).order_by(ACCOUNT.c.id))
         ]
     return units, accounts

@@ -38,18 +38,25 @@ from publisher.store.tables import (
     utcnow,
 )
 
+# Row → domain converters take a mapping, so one converter serves ORM objects
+# (`row.model_dump()`), Core rows (`row._mapping`) and read models alike.
+
+
+def unit_from_mapping(m: Mapping[Any, Any]) -> Unit:
+    return Unit(
+        code=m["code"],
+        name=m["name"],
+        kind=m["kind"],
+        parent_code=m["parent_code"],
+        code_list=m["code_list"],
+        short_name=m["short_name"],
+        active=m["active"],
+        merged_into=m["merged_into"],
+    )
+
 
 def unit_from_row(row: UnitRow) -> Unit:
-    return Unit(
-        code=row.code,
-        name=row.name,
-        kind=row.kind,
-        parent_code=row.parent_code,
-        code_list=row.code_list,
-        short_name=row.short_name,
-        active=row.active,
-        merged_into=row.merged_into,
-    )
+    return unit_from_mapping(row.model_dump())
 
 
 def article_from_mapping(m: Mapping[Any, Any]) -> Article:
@@ -75,18 +82,22 @@ def article_from_mapping(m: Mapping[Any, Any]) -> Article:
     )
 
 
-def account_from_row(row: ChannelAccountRow) -> ChannelAccount:
+def account_from_mapping(m: Mapping[Any, Any]) -> ChannelAccount:
     return ChannelAccount(
-        id=row.id,
-        unit_code=row.unit_code,
-        platform=Platform(row.platform),
-        external_id=row.external_id,
-        display_name=row.display_name,
-        credentials_ref=row.credentials_ref,
-        token_expires_at=row.token_expires_at,
-        status=AccountStatus(row.status),
-        language=row.language,
+        id=m["id"],
+        unit_code=m["unit_code"],
+        platform=Platform(m["platform"]),
+        external_id=m["external_id"],
+        display_name=m["display_name"],
+        credentials_ref=m["credentials_ref"],
+        token_expires_at=m["token_expires_at"],
+        status=AccountStatus(m["status"]),
+        language=m["language"],
     )
+
+
+def account_from_row(row: ChannelAccountRow) -> ChannelAccount:
+    return account_from_mapping(row.model_dump())
 
 
 def source_from_row(row: SourceRow) -> Source:
@@ -106,15 +117,15 @@ def source_from_row(row: SourceRow) -> Source:
     )
 
 
-def pause_from_row(row: PauseRow) -> Pause:
+def pause_from_mapping(m: Mapping[Any, Any]) -> Pause:
     return Pause(
-        scope=PauseScope(row.scope),
-        target=row.target,
-        reason=row.reason,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        until=row.until,
-        id=row.id,
+        scope=PauseScope(m["scope"]),
+        target=m["target"],
+        reason=m["reason"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+        until=m["until"],
+        id=m["id"],
     )
 
 

@@ -8,7 +8,7 @@ a test checks that migrations and these tables agree.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +37,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[Any]) -> sa.Table:
+    """The Core table behind a sqlmodel class (for statements without the ORM)."""
+    return cast(sa.Table, model.__table__)
 
 
 def _time(nullable: bool = True, index: bool = False) -> Any:
