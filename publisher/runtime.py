@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from channels.base import Channel, Template
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
+from channels.youtube import YouTubeChannel
 from channels.zalo import ZaloChannel
 from publisher.delivery.faults import FaultHook, no_fault
 from publisher.delivery.limits import RateLimits
@@ -48,6 +49,9 @@ from publisher.store.tables import ArticleRow, table_of
 from publisher.workspace import Workspace
 
 log = logging.getLogger("publisher.runtime")
+
+VIDEO_MAX_BYTES = 256 * 1024 * 1024  # a news clip; YouTube itself takes far more
+VIDEO_TIMEOUT_S = 600.0
 
 
 def utc_now() -> datetime:
@@ -190,12 +194,20 @@ def unrouted_articles(engine: sa.Engine) -> list[int]:
 def build_channels(
     http: httpx.AsyncClient, sandbox_url: str | None, secrets: SecretStore
 ) -> dict[str, Channel]:
-    """Every registered channel, with the project's safe fetcher for images and the
-    encrypted token store for Zalo's rotating refresh tokens."""
-    policy = FetchPolicy(allow_private_network=sandbox_url is not None)
+    """Every registered channel. Media named by an article (images, videos) is fetched only
+    through the project's safe fetcher (SSRF checks, size and time caps); Zalo keeps its
+    rotating refresh tokens in the encrypted store."""
+    sandbox = sandbox_url is not None
+    image_policy = FetchPolicy(allow_private_network=sandbox)
+    video_policy = FetchPolicy(
+        allow_private_network=sandbox, max_bytes=VIDEO_MAX_BYTES, timeout_s=VIDEO_TIMEOUT_S
+    )
 
     async def fetch_image(url: str) -> bytes:
-        return await fetch_bytes(url, policy=policy)
+        return await fetch_bytes(url, policy=image_policy)
+
+    async def fetch_video(url: str) -> bytes:
+        return await fetch_bytes(url, policy=video_policy)
 
     channels: dict[str, Channel] = {}
     for cls in channel_classes().values():
@@ -203,6 +215,8 @@ def build_channels(
         channel: Channel
         if cls is FacebookChannel:
             channel = FacebookChannel(http, base_url, fetch=fetch_image)
+        elif cls is YouTubeChannel:
+            channel = YouTubeChannel(http, base_url, fetch=fetch_video)
         elif cls is ZaloChannel:
             channel = ZaloChannel(http, base_url, token_store=EncryptedZaloTokenStore(secrets))
         else:

@@ -1,0 +1,35 @@
+"""The assembled channels fetch article media only through the safe fetcher."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from publisher.fetch import FetchError
+from publisher.runtime import build_channels
+from publisher.secrets import SecretStore
+
+
+@pytest.mark.parametrize(
+    ("platform", "url"),
+    [
+        ("youtube", "http://127.0.0.1:9/clip.mp4"),
+        ("youtube", "http://169.254.169.254/latest/meta-data"),
+        ("facebook", "http://10.0.0.7/photo.jpg"),
+    ],
+)
+async def test_media_urls_from_articles_cannot_reach_private_addresses(
+    platform: str, url: str
+) -> None:
+    engine = sa.create_engine("sqlite://")
+    async with httpx.AsyncClient() as http:
+        channels = build_channels(http, None, SecretStore(engine, None))
+        channel = channels[platform]
+        # Facebook keeps its fetcher in its image cache; YouTube holds it directly.
+        holder = channel.images if platform == "facebook" else channel  # type: ignore[attr-defined]
+        fetch = holder.fetch
+        assert fetch is not None
+        with pytest.raises(FetchError):
+            await fetch(url)
+    engine.dispose()
