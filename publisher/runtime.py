@@ -19,7 +19,7 @@ import httpx
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from channels.base import Channel, Template
+from channels.base import Channel
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
 from channels.youtube import YouTubeChannel
@@ -81,11 +81,6 @@ class Runtime:
 
     # --- delivery ------------------------------------------------------------------------
 
-    def template(self, unit_code: str, platform: str) -> Template:
-        """The unit's template for a channel (defaults; per-unit templates come from config)."""
-        del unit_code, platform
-        return Template()
-
     def rate_limits(self) -> RateLimits:
         """Minimum gaps from schedule.toml, enforced at send time by slots shared in the DB."""
         schedule = self.service.schedule
@@ -104,9 +99,8 @@ class Runtime:
             self.repository.get_account,
             self.credentials,
             config or WorkerConfig(owner=default_worker_id()),
-            prepare=AdaptingPreparer(
-                self.engine, self.channels, self.repository.get_unit, self.template
-            ),
+            # Default templates for every unit (per-unit templates are not configurable yet).
+            prepare=AdaptingPreparer(self.engine, self.channels, self.repository.get_unit),
             limits=self.rate_limits(),
             clock=self.clock,
             fault=fault,
@@ -165,14 +159,7 @@ def delivery_service(
 ) -> DeliveryService:
     """The use cases over the working folder's database, with its routing, policy, schedule."""
     engine = workspace.engine()
-    return DeliveryService(
-        engine,
-        SqlRepository(engine),
-        routing_rules=config.workflow.get("routing"),  # type: ignore[arg-type]
-        policy=config.workflow.get("policy"),  # type: ignore[arg-type]
-        schedule_rules=config.workflow.get("schedule"),  # type: ignore[arg-type]
-        clock=clock,
-    )
+    return DeliveryService.from_config(engine, SqlRepository(engine), config, clock)
 
 
 def unrouted_articles(engine: sa.Engine) -> list[int]:
@@ -243,14 +230,7 @@ def build_runtime(
     secrets = SecretStore(engine, keyring)
     sandbox_url = sandbox_url_from_env()
     http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30.0, connect=10.0))
-    service = DeliveryService(
-        engine,
-        repository,
-        routing_rules=config.workflow.get("routing"),  # type: ignore[arg-type]
-        policy=config.workflow.get("policy"),  # type: ignore[arg-type]
-        schedule_rules=config.workflow.get("schedule"),  # type: ignore[arg-type]
-        clock=clock,
-    )
+    service = DeliveryService.from_config(engine, repository, config, clock)
     return Runtime(
         workspace=workspace,
         config=config,

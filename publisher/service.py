@@ -31,6 +31,7 @@ from publisher.domain import (
     User,
 )
 from publisher.plan_import import PlanRow
+from publisher.settings import Config
 from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile, policy_kind
 from publisher.store.delivery_sql import (
     ARTICLE,
@@ -171,6 +172,17 @@ class DeliveryService:
         self.schedule = schedule_rules or ScheduleFile()
         self.clock = clock
         self._tree: routing.UnitTree | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        engine: sa.Engine,
+        directory: Repository,
+        config: Config,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> DeliveryService:
+        """The use cases with the deployment's routing, approval policy and schedule."""
+        return cls(engine, directory, config.routing, config.policy, config.schedule, clock)
 
     # --- helpers -----------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from publisher.identity import (
 )
 from publisher.service import DeliveryService, ServiceError
 from publisher.settings import Config, ConfigError
-from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile
 from publisher.store.sql import SqlRepository
 from publisher.workspace import Workspace
 
@@ -42,21 +41,7 @@ class Context:
     repository: SqlRepository
 
     def service(self) -> DeliveryService:
-        workflow = self.config.workflow
-        routing = workflow.get("routing")
-        policy = workflow.get("policy")
-        schedule = workflow.get("schedule")
-        return DeliveryService(
-            self.engine,
-            self.repository,
-            routing_rules=routing if isinstance(routing, RoutingFile) else None,
-            policy=policy if isinstance(policy, PolicyFile) else None,
-            schedule_rules=schedule if isinstance(schedule, ScheduleFile) else None,
-        )
-
-    def schedule(self) -> ScheduleFile:
-        schedule = self.config.workflow.get("schedule")
-        return schedule if isinstance(schedule, ScheduleFile) else ScheduleFile()
+        return DeliveryService.from_config(self.engine, self.repository, self.config)
 
 
 def open_context() -> Context:

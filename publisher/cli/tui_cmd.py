@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from publisher.cli.common import UserError
+from publisher.settings.workflow import ScheduleFile
 
 if TYPE_CHECKING:
     from publisher.domain import User
@@ -29,10 +30,9 @@ class Session:
     quiet_hours: tuple[int, int]
 
 
-def _quiet_hours(schedule: object) -> tuple[int, int]:
+def _quiet_hours(schedule: ScheduleFile) -> tuple[int, int]:
     """The default quiet hours of schedule.toml as whole local hours, for the calendar."""
-    default = getattr(schedule, "default", None)
-    spans = getattr(default, "quiet_hours", None) or []
+    spans = schedule.default.quiet_hours
     if not spans:
         return (0, 0)
     start, end = spans[0].split("-")
@@ -75,14 +75,8 @@ def open_session(as_user: str | None) -> Iterator[Session]:
         )
     except IdentityRefused as error:
         raise UserError(str(error)) from None
-    schedule = config.workflow.get("schedule")
-    service = DeliveryService(
-        engine,
-        repository,
-        config.workflow.get("routing"),  # type: ignore[arg-type]
-        config.workflow.get("policy"),  # type: ignore[arg-type]
-        schedule,  # type: ignore[arg-type]
-    )
+    schedule = config.schedule
+    service = DeliveryService.from_config(engine, repository, config)
     http = httpx.AsyncClient()  # adapt() never sends; the channels only hold it
     try:
         backend = CoreBackend(engine, service, load_channels(http))

@@ -28,6 +28,7 @@ from publisher.domain import (
 from publisher.ingest.pages import check_selectors
 from publisher.settings.directory import AccountsFile, SourcesFile, UnitsFile, UsersFile
 from publisher.settings.notify import NotifyFile
+from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile
 
 REQUIRED_FILES = ("units.toml",)
 DIRECTORY_FILES: dict[str, type[BaseModel]] = {
@@ -63,6 +64,21 @@ class Config:
     workflow: dict[str, BaseModel] = field(default_factory=dict)  # "routing" → RoutingFile …
     push_secrets: dict[str, str] = field(default_factory=dict)  # source id → secret reference
     notify: NotifyFile = field(default_factory=NotifyFile)
+
+    @property
+    def routing(self) -> RoutingFile:
+        found = self.workflow.get("routing")
+        return found if isinstance(found, RoutingFile) else RoutingFile()
+
+    @property
+    def policy(self) -> PolicyFile:
+        found = self.workflow.get("policy")
+        return found if isinstance(found, PolicyFile) else PolicyFile()
+
+    @property
+    def schedule(self) -> ScheduleFile:
+        found = self.workflow.get("schedule")
+        return found if isinstance(found, ScheduleFile) else ScheduleFile()
 
     @property
     def root(self) -> Unit:
