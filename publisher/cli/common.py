@@ -6,8 +6,6 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import typer
-
 
 @dataclass
 class _Debug:
@@ -28,12 +26,3 @@ class UserError(Exception):
 def print_problems(problems: Iterable[str]) -> None:
     for line in problems:
         print(line, file=sys.stderr)
-
-
-def not_built_yet(command: str, issue: int) -> None:
-    """For commands whose engine arrives with a later issue: say so and exit 2."""
-    print(
-        f"publisher {command}: not available yet in this version (planned in issue {issue})",
-        file=sys.stderr,
-    )
-    raise typer.Exit(2)

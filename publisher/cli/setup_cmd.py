@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from publisher.cli.common import UserError
-from publisher.settings import ConfigError
+from publisher.settings import Config, ConfigError
 from publisher.workspace import Workspace, sync_directory
 
 config_app = typer.Typer(help="Deployment configuration.")
 db_app = typer.Typer(help="Database schema.")
 
 
-def _load(workspace: Workspace):  # type: ignore[no-untyped-def]
+def _load(workspace: Workspace) -> Config:
     try:
         return workspace.load_config()
     except ConfigError as error:

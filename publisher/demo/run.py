@@ -61,7 +61,6 @@ class DemoReport:
     home: Path
     seconds: float = 0.0
     backlog: int = 0
-    new_articles: int = 0
     posts: int = 0
     deliveries: int = 0
     approved: int = 0
@@ -335,7 +334,6 @@ async def _run(
             second = await poller.run_cycle(config.sources, now=runtime.clock(), only_due=False)
         new_ids = [i for o in second.outcomes if not o.backlog for i in o.new_ids]
         await push_article(runtime, portal.pushed_article())  # routed by the intake callback
-        report.new_articles = len(new_ids) + 1
         runtime.route_new(new_ids)
         counts = delivery_counts(runtime)
         console.print(

@@ -7,7 +7,6 @@ cycles in the unit tree) run after each file's own schema.
 
 from __future__ import annotations
 
-import importlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from publisher.ingest.pages import check_selectors
 from publisher.settings.directory import AccountsFile, SourcesFile, UnitsFile, UsersFile
 from publisher.settings.notify import NotifyFile
 from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile
+from publisher.settings.workflow import cross_check as workflow_cross_check
 
 REQUIRED_FILES = ("units.toml",)
 DIRECTORY_FILES: dict[str, type[BaseModel]] = {
@@ -38,11 +38,11 @@ DIRECTORY_FILES: dict[str, type[BaseModel]] = {
     "sources.toml": SourcesFile,
     "notify.toml": NotifyFile,
 }
-# Routing, scheduling and approval policy: schemas live in publisher.settings.workflow.
-WORKFLOW_FILES = {
-    "routing.toml": "RoutingFile",
-    "schedule.toml": "ScheduleFile",
-    "policy.toml": "PolicyFile",
+# Routing, scheduling and approval policy (schemas in publisher.settings.workflow).
+WORKFLOW_FILES: dict[str, type[BaseModel]] = {
+    "routing.toml": RoutingFile,
+    "schedule.toml": ScheduleFile,
+    "policy.toml": PolicyFile,
 }
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -190,15 +190,8 @@ def load_config(folder: Path) -> Config:
         parsed[name] = _read(path, model, problems) if path.is_file() else model()
 
     workflow: dict[str, BaseModel] = {}
-    try:
-        schemas = importlib.import_module("publisher.settings.workflow")
-    except ModuleNotFoundError:
-        schemas = None
-    for name, model_name in WORKFLOW_FILES.items():
-        schema: type[BaseModel] | None = getattr(schemas, model_name, None) if schemas else None
+    for name, schema in WORKFLOW_FILES.items():
         path = folder / name
-        if schema is None:
-            continue
         loaded = _read(path, schema, problems) if path.is_file() else schema()
         if loaded is not None:
             workflow[name.removesuffix(".toml")] = loaded
@@ -262,8 +255,8 @@ def load_config(folder: Path) -> Config:
                 problems.append(
                     f'notify.toml: contact[{index}].unit: unknown unit "{contact.unit}"'
                 )
-    if schemas is not None and hasattr(schemas, "cross_check") and not problems:
-        problems.extend(schemas.cross_check(workflow, known))
+    if not problems:
+        problems.extend(workflow_cross_check(workflow, known))
     if problems:
         raise ConfigError(problems)
 
