@@ -189,8 +189,9 @@ def fault_spec(runtime: Runtime) -> tuple[dict[str, Any], list[str]]:
         ),
         (
             {"platform": "facebook", "account": external_id(runtime, "40.facebook"),
-             "kind": "expired_token", "next": 1},
-            "Facebook 40.facebook (Nghệ An): token expired → account stopped, admins alerted",
+             "kind": "expired_token", "rate": 1.0},
+            "Facebook 40.facebook (Nghệ An): token expired → account stopped, its posts held, "
+            "admins alerted",
         ),
         (
             {"platform": "zalo", "account": external_id(runtime, "01.zalo"),
