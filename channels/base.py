@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -129,6 +129,25 @@ class Credentials:
         return "Credentials(<redacted>)"
 
 
+class WithdrawMode(StrEnum):
+    """How a sent post can be taken back on a platform (see `Channel.withdraw`)."""
+
+    DELETE = "delete"  # the post is removed
+    EDIT = "edit"  # the post's text is replaced by a correction notice
+    MANUAL = "manual"  # the API offers neither: a person removes it by hand
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCheck:
+    """What a platform said about one account's credentials."""
+
+    ok: bool
+    detail: str  # a sentence for a person: whose token it is, or what is wrong
+    expires_at: datetime | None = None  # None: does not expire (or the platform does not say)
+    scopes: tuple[str, ...] = ()
+    credentials: Credentials | None = None  # durable credentials to store instead, if traded
+
+
 class Channel(ABC):
     """One platform. Subclasses declare what the platform is with class attributes."""
 
@@ -180,3 +199,79 @@ class Channel(ABC):
         raise SendError(
             ErrorKind.PERMANENT, f"{self.display_name} cannot read back published posts"
         )
+
+    # --- account lifecycle and recall (issue 12) ------------------------------------------
+    # How a sent post can be taken back here; `manual` posts are marked needs_manual_removal.
+    withdraw_mode: ClassVar[WithdrawMode] = WithdrawMode.MANUAL
+
+    async def withdraw(
+        self,
+        account: ChannelAccount,
+        credentials: Credentials,
+        remote_id: str,
+        *,
+        notice: str,
+    ) -> Receipt:
+        """Take back a sent post (`remote_id` is the `Receipt.remote_id` of its send).
+
+        Idempotent: a post the platform no longer has counts as withdrawn (return a receipt,
+        do not raise). `notice` is the correction text an `edit` channel writes in place of
+        the post. Raise `SendError` with a classified kind on failure, as `send` does.
+        """
+        raise SendError(
+            ErrorKind.PERMANENT, f"{self.display_name} cannot withdraw a post through its API"
+        )
+
+    async def check(self, account: ChannelAccount, credentials: Credentials) -> AccountCheck:
+        """Ask the platform whether these credentials work for this account (read-only).
+
+        Used by `publisher accounts connect|test|rotate`. Returns what the platform said:
+        who the token belongs to, when it expires, which scopes it has, and — where the
+        platform trades a short-lived token for a durable one (Facebook page tokens) — the
+        credentials to store instead. Never publishes anything.
+        """
+        raise SendError(ErrorKind.PERMANENT, f"{self.display_name} cannot check credentials")
+
+
+# --- tokens that change while the service runs ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """An access token with what renews it. Stored encrypted (publisher.secrets)."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None  # timezone-aware; None: long-lived
+
+    def __repr__(self) -> str:
+        return f"TokenSet(<redacted>, expires_at={self.expires_at})"
+
+    def fresh(self, now: datetime, margin_s: float) -> bool:
+        """Usable for at least `margin_s` more seconds."""
+        return self.expires_at is None or (self.expires_at - now).total_seconds() > margin_s
+
+
+class TokenStore(Protocol):
+    """Durable storage of the tokens a channel renews itself (refresh, rotation).
+
+    `save` must be durable (committed) when it returns, and raise if it is not: a channel
+    saves a renewed token *before* it uses it, so a crash never loses a rotated refresh token.
+    """
+
+    async def load(self, account_id: str) -> TokenSet | None: ...
+
+    async def save(self, account_id: str, tokens: TokenSet) -> None: ...
+
+
+class InMemoryTokenStore:
+    """A `TokenStore` for tests and the sandbox demo."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, TokenSet] = {}
+
+    async def load(self, account_id: str) -> TokenSet | None:
+        return self.tokens.get(account_id)
+
+    async def save(self, account_id: str, tokens: TokenSet) -> None:
+        self.tokens[account_id] = tokens

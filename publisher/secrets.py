@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from channels.base import Credentials
+from channels.base import Credentials, TokenSet
 from publisher import audit, redact
 from publisher.domain import ChannelAccount, Platform, canonical_json
 from publisher.store.tables import ChannelAccountRow, table_of, utcnow
@@ -599,3 +599,46 @@ class EncryptedZaloTokenStore:
         extra = dict(current.extra) if current is not None else {}
         extra.update(refresh_token=refresh_token, expires_at=expires_at.isoformat())
         self.store.put(account_id, Credentials(access_token, extra))
+
+
+# --- any channel's renewing tokens, kept encrypted ----------------------------------------------
+
+
+class EncryptedTokenStore:
+    """`channels.base.TokenStore` over the secret store, for every channel that renews tokens.
+
+    The renewed access token replaces the stored `token`; the refresh token and expiry go in
+    the extras (`refresh_token`, `expires_at`), and other extras (client id, app secret …) are
+    kept. `load` returns None when nothing renewable is stored, so the channel falls back to
+    the credentials it was given.
+    """
+
+    def __init__(self, store: SecretStore) -> None:
+        self.store = store
+
+    async def load(self, account_id: str) -> TokenSet | None:
+        stored = self.store.get(account_id)
+        if stored is None:
+            return None
+        expires: datetime | None = None
+        raw = stored.extra.get("expires_at")
+        if raw:
+            try:
+                expires = datetime.fromisoformat(raw)
+            except ValueError:
+                return None
+            if expires.tzinfo is None:
+                return None
+        return TokenSet(stored.token, stored.extra.get("refresh_token") or None, expires)
+
+    async def save(self, account_id: str, tokens: TokenSet) -> None:
+        if tokens.expires_at is not None and tokens.expires_at.tzinfo is None:
+            raise ValueError("expires_at must be timezone-aware")
+        current = self.store.get(account_id)
+        extra = dict(current.extra) if current is not None else {}
+        extra.pop("expires_at", None)
+        if tokens.expires_at is not None:
+            extra["expires_at"] = tokens.expires_at.isoformat()
+        if tokens.refresh_token:
+            extra["refresh_token"] = tokens.refresh_token
+        self.store.put(account_id, Credentials(tokens.access_token, extra))

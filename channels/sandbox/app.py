@@ -2,7 +2,8 @@
 
 Routes (docs/sandbox.md): `/facebook`, `/telegram`, `/youtube`, `/zalo`, `/zalo-oauth`,
 `/viber`, `/x` prefixes for the platforms; `/_sandbox/ledger`, `/_sandbox/faults`,
-`/_sandbox/tokens/revoke`, `/_sandbox/reset` and `/_sandbox/media/<name>` for control.
+`/_sandbox/tokens/revoke`, `/_sandbox/reset`, `/_sandbox/clock` and `/_sandbox/media/<name>`
+for control.
 Build one with `make_app()`; mount it in-process with `httpx.ASGITransport(app=app)` or serve
 it with `publisher sandbox serve`.
 """
@@ -64,6 +65,24 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def clock(request: Request) -> Response:
+    """`GET` the sandbox's time; `POST {"advance_s": N}` moves it forward (tokens expire,
+    quotas reset) without waiting."""
+    state: SandboxState = request.app.state.sandbox
+    if request.method == "POST":
+        try:
+            body: Any = json.loads(await request.body())
+            seconds = body["advance_s"]
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse(
+                {"error": 'body must be {"advance_s": <non-negative number>}'}, status_code=400
+            )
+        state.advance_clock(float(seconds))
+    return JSONResponse({"now": state.now().isoformat()})
+
+
 async def reset(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
     request.app.state.sandbox = SandboxState(state.settings)
@@ -113,6 +132,7 @@ def make_app(
             Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/tokens/revoke", revoke, methods=["POST"]),
             Route("/_sandbox/reset", reset, methods=["POST"]),
+            Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
             Route("/_sandbox/media/{name}", media, methods=["GET"]),
         ]
     )

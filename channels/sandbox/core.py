@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from publisher.domain import sha256_hex
@@ -146,6 +146,27 @@ class SandboxSettings:
     zalo_strict_rotation: bool = False  # old refresh token dies at once (worst case)
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    """An access token the sandbox's own OAuth endpoints minted: it expires and has scopes."""
+
+    platform: str
+    account: str
+    scopes: frozenset[str]
+    expires_at: datetime | None
+
+
+class TokenState:
+    """What `SandboxState.token_state` says about a token (strings, for JSON replies)."""
+
+    OK = "ok"  # minted here, not expired, has the scope asked for
+    STATIC = "static"  # not minted here (a pre-made token such as a bot or page token)
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    MISSING = "missing"
+
+
 class SandboxState:
     """Everything the emulators remember; one instance per app."""
 
@@ -158,15 +179,22 @@ class SandboxState:
         self.counter = 1_000
         self.platform_state: dict[str, dict[str, Any]] = {p: {} for p in PLATFORMS}
         self.lock = asyncio.Lock()
+        # Moved by `POST /_sandbox/clock`, so tests can let tokens expire and quotas reset
+        # without waiting.
+        self.clock_offset = timedelta(0)
+        self.issued: dict[str, IssuedToken] = {}
 
     # --- ids, clock ---------------------------------------------------------------------
     def next_id(self) -> int:
         self.counter += 1
         return self.counter
 
-    @staticmethod
-    def now() -> datetime:
-        return datetime.now(UTC)
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> datetime:
+        self.clock_offset += timedelta(seconds=seconds)
+        return self.now()
 
     # --- faults -------------------------------------------------------------------------
     def set_faults(self, faults: list[Fault], seed: int | None) -> None:
@@ -200,6 +228,37 @@ class SandboxState:
     @staticmethod
     def account_of_token(token: str) -> str:
         return token.split(".", 1)[0]
+
+    def issue_token(
+        self,
+        platform: str,
+        account: str,
+        *,
+        ttl_s: float | None,
+        scopes: frozenset[str] | set[str] = frozenset(),
+        kind: str = "a",
+    ) -> str:
+        """Mint a token named `<account>.<kind><n>` (the account stays readable from it)."""
+        token = f"{account}.{kind}{self.next_id()}"
+        expires = None if ttl_s is None else self.now() + timedelta(seconds=ttl_s)
+        self.issued[token] = IssuedToken(platform, account, frozenset(scopes), expires)
+        return token
+
+    def token_state(self, platform: str, token: str | None, scope: str | None = None) -> str:
+        """One of the `TokenState` values. Strict emulators refuse anything but OK (and, on
+        platforms whose real tokens are long-lived, STATIC)."""
+        if not token:
+            return TokenState.MISSING
+        if token in self.revoked_tokens:
+            return TokenState.REVOKED
+        issued = self.issued.get(token)
+        if issued is None or issued.platform != platform:
+            return TokenState.STATIC
+        if issued.expires_at is not None and self.now() >= issued.expires_at:
+            return TokenState.EXPIRED
+        if scope is not None and scope not in issued.scopes:
+            return TokenState.INSUFFICIENT_SCOPE
+        return TokenState.OK
 
     # --- ledger -------------------------------------------------------------------------
     def record(
