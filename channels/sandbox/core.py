@@ -127,6 +127,9 @@ class LedgerEntry:
     accepted_at: datetime
     payload: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)  # platform state (not in the JSON)
+    # Set when the post was taken back: "deleted", or "edited" (its text replaced).
+    withdrawn: str | None = None
+    withdrawn_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +139,8 @@ class LedgerEntry:
             "body_sha256": self.body_sha256,
             "accepted_at": self.accepted_at.isoformat(),
             "payload": self.payload,
+            "withdrawn": self.withdrawn,
+            "withdrawn_at": self.withdrawn_at.isoformat() if self.withdrawn_at else None,
         }
 
 
@@ -284,6 +289,18 @@ class SandboxState:
 
     def entries(self, platform: str, account: str) -> list[LedgerEntry]:
         return [e for e in self.ledger if e.platform == platform and e.account == account]
+
+    def find_entry(self, platform: str, remote_id: str) -> LedgerEntry | None:
+        for entry in self.ledger:
+            if entry.platform == platform and entry.id == remote_id:
+                return entry
+        return None
+
+    def withdraw(self, entry: LedgerEntry, how: str) -> None:
+        """Mark a ledger entry taken back (`deleted` or `edited`); the first time is kept."""
+        if entry.withdrawn is None:
+            entry.withdrawn = how
+            entry.withdrawn_at = self.now()
 
 
 async def apply_delay(fault: Fault | None) -> Fault | None:
