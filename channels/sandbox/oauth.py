@@ -42,7 +42,10 @@ class Bearer:
 
 
 def _oauth(state: SandboxState, platform: str) -> dict[str, Any]:
-    return state.platform_state[platform].setdefault("oauth", {"refresh": {}, "access_client": {}})
+    found: dict[str, Any] = state.platform_state[platform].setdefault(
+        "oauth", {"refresh": {}, "access_client": {}}
+    )
+    return found
 
 
 def bearer_token(request: Request) -> str:
