@@ -162,6 +162,16 @@ def _authorize(request: Request, call: str) -> tuple[str, str] | Response:
     return _auth_error()
 
 
+def channel_id(account: str) -> str:
+    """The channel id of the account a token names (`UC…` kept as it is)."""
+    return account if account.startswith("UC") else f"UC{account}"
+
+
+def uploads_playlist(account: str) -> str:
+    """YouTube's uploads playlist id: the channel id with `UU` for `UC`."""
+    return "UU" + channel_id(account)[2:]
+
+
 def quota_day(state: SandboxState) -> str:
     """YouTube's quota day: it resets at midnight Pacific time."""
     return state.now().astimezone(PACIFIC).date().isoformat()
@@ -270,7 +280,7 @@ def _finish(state: SandboxState, session: dict[str, Any]) -> Response:
     video_id = f"vid{state.next_id()}"
     snippet = {
         **meta.get("snippet", {}),
-        "channelId": f"UC{account}",
+        "channelId": channel_id(account),
         "publishedAt": state.now().isoformat().replace("+00:00", "Z"),
     }
     status = {"privacyStatus": "public", **meta.get("status", {}), "uploadStatus": "uploaded"}
@@ -305,9 +315,9 @@ async def channels_list(request: Request) -> Response:
             "items": [
                 {
                     "kind": "youtube#channel",
-                    "id": f"UC{account}",
+                    "id": channel_id(account),
                     "snippet": {"title": f"Sandbox channel {account}"},
-                    "contentDetails": {"relatedPlaylists": {"uploads": f"UU{account}"}},
+                    "contentDetails": {"relatedPlaylists": {"uploads": uploads_playlist(account)}},
                 }
             ],
         }
@@ -322,7 +332,7 @@ async def playlist_items(request: Request) -> Response:
     account, client_id = authorized
     if not spend_quota(state, client_id, "read"):
         return _quota_exceeded()
-    if request.query_params.get("playlistId") != f"UU{account}":
+    if request.query_params.get("playlistId") != uploads_playlist(account):
         return yt_error(
             404, "playlistNotFound", "The playlist cannot be found.", "youtube.playlistItem"
         )
