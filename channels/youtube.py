@@ -256,6 +256,10 @@ class GoogleAuthRequest(google.auth.transport.Request):
         self, http: httpx.AsyncClient, loop: asyncio.AbstractEventLoop, timeout: float
     ) -> None:
         self.http, self.loop, self.timeout = http, loop, timeout
+        # The token endpoint's `scope` (what the token may do). google-auth keeps it only when
+        # scopes were asked for, and asking for more than the consent granted fails the
+        # refresh, so the channel asks for none and reads the answer here.
+        self.granted_scope: str | None = None
 
     def __call__(
         self,
@@ -275,6 +279,11 @@ class GoogleAuthRequest(google.auth.transport.Request):
             # google-auth is not annotated; TransportError is what its refresh code expects
             failure = f"{type(error).__name__}: {error}"
             raise google.auth.exceptions.TransportError(failure) from error  # type: ignore[no-untyped-call]
+        if response.status_code == 200:
+            with contextlib.suppress(ValueError, AttributeError):
+                scope = response.json().get("scope")
+                if isinstance(scope, str):
+                    self.granted_scope = scope
         return _GoogleAuthResponse(response)
 
 
@@ -506,7 +515,7 @@ class YouTubeChannel(Channel):
                 ErrorKind.BEFORE_SEND, f"could not reach Google's token endpoint: {error}"
             ) from error
         expiry = google_credentials.expiry  # naive UTC, google-auth's convention
-        granted = google_credentials.granted_scopes
+        granted = google_credentials.granted_scopes or (request.granted_scope or "").split()
         return Renewed(
             TokenSet(
                 str(google_credentials.token),
@@ -781,11 +790,12 @@ class YouTubeChannel(Channel):
         title = str((items[0].get("snippet") or {}).get("title", ""))
         ok = not scopes or bool(scopes & UPLOAD_SCOPES)
         detail = f"Kênh YouTube {title} ({channel_id}) · YouTube channel {title} ({channel_id})"
-        if channel_id and account.external_id and channel_id != account.external_id:
+        configured = account.external_id
+        if channel_id and configured.startswith("UC") and channel_id != configured:
             ok = False
             detail += (
-                f"; token của kênh khác, tài khoản cấu hình là {account.external_id} "
-                f"(the token is for another channel; configured: {account.external_id})"
+                f"; token của kênh khác, tài khoản cấu hình là {configured} "
+                f"(the token is for another channel; configured: {configured})"
             )
         if scopes and not scopes & UPLOAD_SCOPES:
             detail += "; thiếu quyền youtube.upload (cannot upload)"
