@@ -219,15 +219,13 @@ def build_channels(
 
 def renewed_token_store(secrets: SecretStore, sandbox: bool) -> TokenStore:
     """Where YouTube and X keep the access tokens (and X the rotated refresh tokens) they
-    renew: the encrypted secret store. In sandbox mode without a master key (the demo) the
-    tokens renewed from the sandbox's fake refresh tokens are fakes too and are kept in memory
-    only; with a real platform a missing key fails the renewal (BEFORE_SEND, naming the key)."""
-    try:
-        secrets.keyring  # noqa: B018 - raises MasterKeyError when there is no key
-    except MasterKeyError:
-        if sandbox:
-            log.info("sandbox without a master key: renewed tokens are kept in memory only")
-            return InMemoryTokenStore()
+    renew: the encrypted secret store. In sandbox mode every renewed token is a sandbox fake,
+    so they are kept in memory: writing them to the store would put fakes where a person's
+    secret belongs (and, for an account with no stored secret, a row without the OAuth client
+    that the next renewal needs). Without a master key a real renewal fails BEFORE_SEND with
+    the message that names the missing key."""
+    if sandbox:
+        return InMemoryTokenStore()
     return EncryptedTokenStore(secrets)
 
 

@@ -10,7 +10,9 @@ Refresh tokens: one minted here (`grant_refresh_token`, used by tests and the sa
 authorize page) carries its account, scopes and client; one the sandbox did not mint — the
 clearly fake `<account>.sandbox-refresh-<id>` of `publisher.secrets.sandbox_credentials` —
 stands for a consent to every scope the platform's channel asks for by default, for any
-client, so the demo delivers without a browser. A revoked refresh token is refused.
+client, so the demo delivers without a browser; it is a standing consent, never rotated away
+(a restarted publisher, whose renewed tokens were in memory, starts from it again). A revoked
+refresh token is refused.
 """
 
 from __future__ import annotations

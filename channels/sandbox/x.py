@@ -10,9 +10,11 @@ minted by its token endpoint and live two hours, so only a token minted here (`<
 Unauthorized, a missing scope 403 Forbidden. Refresh (`grant_type=refresh_token`, `client_id`
 in the form or Basic auth for a confidential client) returns a new refresh token and retires
 the old one at once — X rotates refresh tokens, so a lost reply or an unsaved rotation costs a
-re-authorisation. The authorize page consents at once for the sandbox user
-`sandbox_account` (a sandbox-only parameter, default `xuser`) and redirects with a code that
-the token endpoint exchanges after checking the PKCE S256 verifier.
+re-authorisation. (A fake refresh token the sandbox did not mint is a standing consent and is
+not retired, so a restarted publisher against a long-running sandbox still renews.)
+The authorize page consents at once for the sandbox user `sandbox_account` (a sandbox-only
+parameter, default `xuser`) and redirects with a code that the token endpoint exchanges after
+checking the PKCE S256 verifier.
 """
 
 from __future__ import annotations
@@ -229,7 +231,8 @@ async def token(request: Request) -> Response:
         grant = grant_of(state, "x", old, X_SCOPES)
         if grant is None or grant.client_id not in (None, client_id):
             return oauth_error("Value passed for the token was invalid.")
-        state.revoked_tokens.add(old)  # X rotates: the old refresh token is spent
+        if grant.client_id is not None:  # minted here: X rotates, the old one is spent
+            state.revoked_tokens.add(old)
         return _tokens_reply(request, grant, client_id)
     if grant_type == "authorization_code":
         codes = state.platform_state["x"].setdefault("codes", {})

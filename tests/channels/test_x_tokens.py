@@ -60,15 +60,19 @@ async def test_send_after_the_access_token_expired_renews_rotates_saves_and_send
     http: httpx.AsyncClient, sandbox: Any
 ) -> None:
     state, store = state_of(sandbox), InMemoryTokenStore()
+    consent = grant_refresh_token(
+        state, "x", "xqn", {"tweet.read", "tweet.write", "users.read", "offline.access"}, "c"
+    )
     channel = x(http, store)
-    await channel.send(account("x"), credentials("x"), payload("Bài một"))
+    creds = credentials("x", refresh_token=consent, client_id="c")
+    await channel.send(account("x"), creds, payload("Bài một"))
     first = store.tokens["51.x"]
-    assert first.refresh_token not in (None, "xqn.sandbox-refresh")  # rotated
+    assert first.refresh_token not in (None, consent)  # rotated
     # the old refresh token is spent: X retires it when it hands out a new one
-    assert (await refresh_raw(http, "xqn.sandbox-refresh")).status_code == 400
+    assert (await refresh_raw(http, consent)).status_code == 400
     state.advance_clock(7200)  # X user access tokens live two hours
     assert state.token_state("x", first.access_token) == TokenState.EXPIRED
-    receipt = await channel.send(account("x"), credentials("x"), payload("Bài hai"))
+    receipt = await channel.send(account("x"), creds, payload("Bài hai"))
     second = store.tokens["51.x"]
     assert second.access_token != first.access_token
     assert second.refresh_token != first.refresh_token
@@ -77,17 +81,26 @@ async def test_send_after_the_access_token_expired_renews_rotates_saves_and_send
 
 
 async def test_renewed_pair_is_saved_before_use_and_kept_for_the_next_try(
-    http: httpx.AsyncClient,
+    http: httpx.AsyncClient, sandbox: Any
 ) -> None:
+    consent = grant_refresh_token(
+        state_of(sandbox),
+        "x",
+        "xqn",
+        {"tweet.read", "tweet.write", "users.read", "offline.access"},
+        "c",
+    )
+    creds = credentials("x", refresh_token=consent, client_id="c")
     store = FailingStore(failures=1)
     channel = x(http, store)
     with pytest.raises(SendError) as caught:
-        await channel.send(account("x"), credentials("x"), payload())
+        await channel.send(account("x"), creds, payload())
     assert caught.value.kind is ErrorKind.BEFORE_SEND
     assert "could not store the renewed X token" in caught.value.message
     assert await ledger(http) == []
     # X already spent the old refresh token; the unsaved pair is saved first on the next try
-    receipt = await channel.send(account("x"), credentials("x"), payload())
+    assert (await refresh_raw(http, consent)).status_code == 400
+    receipt = await channel.send(account("x"), creds, payload())
     assert receipt.remote_id == (await ledger(http))[0]["id"]
     assert "51.x" in store.tokens
 
