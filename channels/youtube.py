@@ -669,6 +669,14 @@ class YouTubeChannel(Channel):
         found = classify_youtube_error(status, reason, message, media_sent=False)
         if found.kind is ErrorKind.UNKNOWN_OUTCOME:
             found.kind = ErrorKind.BEFORE_SEND
+        if reason == "insufficientPermissions":
+            # The token may still upload (an upload-only consent): this read cannot be done,
+            # which is no reason to stop the account's sends.
+            found.kind = ErrorKind.PERMANENT
+            found.message = (
+                f"YouTube {status} {reason}: reading back needs youtube.readonly, which this "
+                f"token lacks; {REAUTHORISE}"
+            )
         return found
 
     def _find_blocking(self, bridge: HttpBridge, body_hash: str, since: datetime) -> Receipt | None:

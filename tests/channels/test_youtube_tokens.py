@@ -176,6 +176,8 @@ async def test_upload_only_consent_cannot_read_back(http: httpx.AsyncClient, san
             account("youtube"), creds, "0" * 64, datetime(2020, 1, 1, tzinfo=UTC)
         )
     assert caught.value.platform_code == "403:insufficientPermissions"
+    assert caught.value.kind is ErrorKind.PERMANENT  # the account may still upload
+    assert "youtube.readonly" in caught.value.message
 
 
 async def test_quota_is_per_project_and_resets_at_pacific_midnight(
@@ -362,3 +364,16 @@ def test_consent_json_missing_the_client_secret_is_one_clear_message() -> None:
         "account 51.youtube (env:YT): authorized-user JSON is missing client_secret "
         "(run the consent again and store everything it prints)"
     )
+
+
+async def test_check_of_an_upload_only_consent_says_what_is_missing(
+    http: httpx.AsyncClient, sandbox: Any
+) -> None:
+    upload_only = grant_refresh_token(
+        state_of(sandbox), "youtube", "ytchan", {UPLOAD_SCOPE}, "test-project"
+    )
+    found = await youtube(http, InMemoryTokenStore()).check(
+        account("youtube"), credentials("youtube", refresh_token=upload_only)
+    )
+    assert not found.ok
+    assert "youtube.readonly" in found.detail
