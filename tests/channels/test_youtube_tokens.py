@@ -377,3 +377,44 @@ async def test_check_of_an_upload_only_consent_says_what_is_missing(
     )
     assert not found.ok
     assert "youtube.readonly" in found.detail
+
+
+async def test_session_status_query_reports_progress_then_the_video(
+    http: httpx.AsyncClient,
+) -> None:
+    """The resumable protocol's status query (`PUT`, `Content-Range: bytes */TOTAL`)."""
+    minted = await http.post(
+        "/youtube-oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "ytchan.sandbox-refresh",
+            "client_id": "p",
+            "client_secret": "s",
+        },
+    )
+    assert minted.json()["expires_in"] == 3599
+    bearer = {"authorization": f"Bearer {minted.json()['access_token']}"}
+    start = await http.post(
+        "/youtube/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status",
+        json={"snippet": {"title": "Tiêu đề", "description": ""}, "status": {}},
+        headers=bearer,
+    )
+    session = start.headers["location"]
+    first = await http.put(session, content=b"a" * 10, headers={"content-range": "bytes 0-9/20"})
+    assert first.status_code == 308
+    asked = await http.put(session, headers={"content-range": "bytes */20"})
+    assert asked.status_code == 308
+    assert asked.headers["range"] == "bytes=0-9"
+    last = await http.put(session, content=b"b" * 10, headers={"content-range": "bytes 10-19/20"})
+    assert last.status_code == 200
+    again = await http.put(session, headers={"content-range": "bytes */20"})
+    assert again.status_code == 200
+    assert again.json()["id"] == last.json()["id"]
+    # a pre-made token is refused as Google refuses it
+    refused = await http.post(
+        "/youtube/upload/youtube/v3/videos?uploadType=resumable",
+        json={"snippet": {"title": "x"}},
+        headers={"authorization": "Bearer ytchan.token"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"]["errors"][0]["reason"] == "authError"
