@@ -418,3 +418,36 @@ async def test_session_status_query_reports_progress_then_the_video(
     )
     assert refused.status_code == 401
     assert refused.json()["error"]["errors"][0]["reason"] == "authError"
+
+
+class LoseFirstChunkReply(httpx.AsyncBaseTransport):
+    """Forwards everything; the reply to the first upload chunk is lost after it arrived."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if (
+            not self.lost
+            and request.method == "PUT"
+            and request.headers.get("content-range", "").startswith("bytes 0-")
+        ):
+            self.lost = True
+            raise httpx.ReadError("connection reset after the chunk was sent")
+        return response
+
+
+async def test_lost_reply_to_a_middle_chunk_resumes_the_same_upload(sandbox: Any) -> None:
+    transport = LoseFirstChunkReply(httpx.ASGITransport(app=sandbox))
+    async with httpx.AsyncClient(transport=transport, base_url=SANDBOX) as http:
+        channel = youtube(http, InMemoryTokenStore())
+        receipt = await channel.send(account("youtube"), credentials("youtube"), payload(channel))
+        posted = await ledger(http)
+    assert transport.lost
+    assert [e["id"] for e in posted] == [receipt.remote_id]
+    assert uploads_started(state_of(sandbox)) == 1
+    entry = state_of(sandbox).find_entry("youtube", receipt.remote_id)
+    assert entry is not None
+    assert entry.extra["bytes"] == len(VIDEO)  # every byte once, in order
