@@ -19,9 +19,10 @@ import httpx
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from channels.base import Channel
+from channels.base import Channel, InMemoryTokenStore, TokenStore
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
+from channels.x import XChannel
 from channels.youtube import YouTubeChannel
 from channels.zalo import ZaloChannel
 from publisher.delivery.faults import FaultHook, no_fault
@@ -35,6 +36,7 @@ from publisher.ingest.normalize import SourceContext
 from publisher.ingest.pipeline import RecordReport
 from publisher.secrets import (
     CredentialResolver,
+    EncryptedTokenStore,
     EncryptedZaloTokenStore,
     MasterKeyError,
     SecretStore,
@@ -196,6 +198,7 @@ def build_channels(
     async def fetch_video(url: str) -> bytes:
         return await fetch_bytes(url, policy=video_policy)
 
+    renewed_tokens = renewed_token_store(secrets, sandbox)
     channels: dict[str, Channel] = {}
     for cls in channel_classes().values():
         base_url = channel_base_url(cls, sandbox_url)
@@ -203,13 +206,27 @@ def build_channels(
         if cls is FacebookChannel:
             channel = FacebookChannel(http, base_url, fetch=fetch_image)
         elif cls is YouTubeChannel:
-            channel = YouTubeChannel(http, base_url, fetch=fetch_video)
+            channel = YouTubeChannel(http, base_url, fetch=fetch_video, token_store=renewed_tokens)
+        elif cls is XChannel:
+            channel = XChannel(http, base_url, token_store=renewed_tokens)
         elif cls is ZaloChannel:
             channel = ZaloChannel(http, base_url, token_store=EncryptedZaloTokenStore(secrets))
         else:
             channel = cls(http, base_url)
         channels[Platform(cls.platform).value] = channel
     return channels
+
+
+def renewed_token_store(secrets: SecretStore, sandbox: bool) -> TokenStore:
+    """Where YouTube and X keep the access tokens (and X the rotated refresh tokens) they
+    renew: the encrypted secret store. In sandbox mode every renewed token is a sandbox fake,
+    so they are kept in memory: writing them to the store would put fakes where a person's
+    secret belongs (and, for an account with no stored secret, a row without the OAuth client
+    that the next renewal needs). Without a master key a real renewal fails BEFORE_SEND with
+    the message that names the missing key."""
+    if sandbox:
+        return InMemoryTokenStore()
+    return EncryptedTokenStore(secrets)
 
 
 def build_runtime(

@@ -252,6 +252,9 @@ def credentials_from_text(text: str, where: str) -> Credentials:
 
     Plain text is the token. A JSON object with a string `token` (and optionally `extra`, an
     object of strings — e.g. Zalo's refresh_token, app_id, secret_key) carries more fields.
+    google-auth's authorized-user JSON — what `python -m channels.youtube consent` prints,
+    `{token, refresh_token, client_id, client_secret, token_uri, scopes, expiry, …}` — is
+    accepted as it is (see `authorized_user_credentials`).
     """
     stripped = text.strip()
     if not stripped:
@@ -261,6 +264,10 @@ def credentials_from_text(text: str, where: str) -> Credentials:
             data = json.loads(stripped)
         except ValueError:
             raise CredentialError(f"{where}: starts with '{{' but is not valid JSON") from None
+        if isinstance(data, dict) and "refresh_token" in data and "extra" not in data:
+            credentials = authorized_user_credentials(data, where)
+            remember(credentials)
+            return credentials
         token = data.get("token") if isinstance(data, dict) else None
         extra = data.get("extra", {}) if isinstance(data, dict) else None
         if (
@@ -271,7 +278,8 @@ def credentials_from_text(text: str, where: str) -> Credentials:
             or set(data) - {"token", "extra"}
         ):
             raise CredentialError(
-                f'{where}: a JSON secret must be {{"token": "…", "extra": {{"name": "…"}}}}'
+                f'{where}: a JSON secret must be {{"token": "…", "extra": {{"name": "…"}}}} '
+                "or google-auth's authorized-user JSON"
             )
         credentials = Credentials(token, dict(extra))
     elif any(ch in stripped for ch in "\r\n"):
@@ -280,6 +288,62 @@ def credentials_from_text(text: str, where: str) -> Credentials:
         credentials = Credentials(stripped)
     remember(credentials)
     return credentials
+
+
+# google-auth's authorized-user fields kept as extras (`expiry` becomes `expires_at`)
+_AUTHORIZED_USER_EXTRAS = ("refresh_token", "client_id", "client_secret", "token_uri")
+_AUTHORIZED_USER_IGNORED = frozenset(
+    {"type", "universe_domain", "account", "quota_project_id", "rapt_token", "trust_boundary"}
+)
+
+
+def authorized_user_credentials(data: dict[str, Any], where: str) -> Credentials:
+    """google-auth's authorized-user JSON (`Credentials.to_json()`, gcloud's
+    `"type": "authorized_user"` file) as `Credentials`: the access token (empty when the file
+    has none: the channel renews before first use), and `refresh_token`, `client_id`,
+    `client_secret`, `token_uri`, `scopes` (space-separated) and `expires_at` (from `expiry`,
+    which google-auth writes as naive UTC) as extras."""
+    unknown = set(data) - {"token", "scopes", "expiry", *_AUTHORIZED_USER_EXTRAS}
+    unknown -= _AUTHORIZED_USER_IGNORED
+    if unknown:
+        raise CredentialError(
+            f"{where}: authorized-user JSON has unexpected fields {sorted(unknown)}"
+        )
+    missing = [
+        name
+        for name in ("refresh_token", "client_id", "client_secret")
+        if not isinstance(data.get(name), str) or not data[name]
+    ]
+    if missing:
+        raise CredentialError(
+            f"{where}: authorized-user JSON is missing {', '.join(missing)} "
+            "(run the consent again and store everything it prints)"
+        )
+    token = data.get("token") or ""
+    if not isinstance(token, str):
+        raise CredentialError(f"{where}: authorized-user JSON: token must be a string")
+    extra = {
+        name: str(data[name]) for name in _AUTHORIZED_USER_EXTRAS if isinstance(data.get(name), str)
+    }
+    scopes = data.get("scopes")
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if scopes is not None:
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise CredentialError(f"{where}: authorized-user JSON: scopes must be a list")
+        extra["scopes"] = " ".join(scopes)
+    expiry = data.get("expiry")
+    if expiry is not None:
+        try:
+            moment = datetime.fromisoformat(str(expiry).replace("Z", "+00:00"))
+        except ValueError:
+            raise CredentialError(
+                f"{where}: authorized-user JSON: expiry {expiry!r} is not an ISO 8601 time"
+            ) from None
+        extra["expires_at"] = (
+            moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        ).isoformat()
+    return Credentials(token, extra)
 
 
 def _serialise(credentials: Credentials) -> bytes:
@@ -308,7 +372,9 @@ def remember(credentials: Credentials) -> None:
             redact.register_secret(value)
 
 
-_NOT_SECRET_EXTRAS = frozenset({"expires_at", "app_id", "from"})
+# Not secrets, and redacting them would hide useful words from messages (a scope named in an
+# error, the sandbox client id); OAuth client ids are public by design (RFC 6749 §2.2).
+_NOT_SECRET_EXTRAS = frozenset({"expires_at", "app_id", "from", "client_id", "token_uri", "scopes"})
 
 
 # --- the store ----------------------------------------------------------------------------
@@ -494,6 +560,16 @@ def sandbox_credentials(account: ChannelAccount) -> Credentials:
         return Credentials(f"1000000:sandbox-{account.id}")
     token = f"{account.external_id}.sandbox-{account.id}"
     extra: dict[str, str] = {}
+    if account.platform in (Platform.YOUTUBE, Platform.X):
+        # The strict YouTube and X emulators refuse any access token their token endpoints
+        # did not mint: the channel renews from this fake refresh token, which the sandbox
+        # takes as a consent to the default scopes.
+        extra = {
+            "refresh_token": f"{account.external_id}.sandbox-refresh-{account.id}",
+            "client_id": f"sandbox-{account.platform.value}-client",
+        }
+        if account.platform is Platform.YOUTUBE:
+            extra["client_secret"] = f"sandbox-secret-{account.id}"
     if account.platform is Platform.ZALO:
         extra = {
             "refresh_token": f"{account.external_id}.sandbox-refresh-{account.id}",

@@ -1,6 +1,7 @@
 """The sandbox: every platform's emulator on one ASGI app, with a ledger and fault injection.
 
-Routes (docs/sandbox.md): `/facebook`, `/telegram`, `/youtube`, `/zalo`, `/zalo-oauth`,
+Routes (docs/sandbox.md): `/facebook`, `/telegram`, `/youtube`, `/youtube-oauth`, `/zalo`,
+`/zalo-oauth`,
 `/viber`, `/x` prefixes for the platforms; `/_sandbox/ledger`, `/_sandbox/faults`,
 `/_sandbox/tokens/revoke`, `/_sandbox/reset`, `/_sandbox/clock` and `/_sandbox/media/<name>`
 for control.
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from channels.sandbox import facebook, telegram, viber, x, youtube, zalo
+from channels.sandbox import facebook, google_oauth, telegram, viber, x, youtube, zalo
 from channels.sandbox.core import FaultSpecError, SandboxSettings, SandboxState, parse_faults
 
 
@@ -123,6 +124,7 @@ def make_app(
         routes=[
             Mount("/facebook", routes=facebook.routes),
             Mount("/telegram", routes=telegram.routes),
+            Mount("/youtube-oauth", routes=google_oauth.routes),
             Mount("/youtube", routes=youtube.routes),
             Mount("/zalo-oauth", routes=zalo.oauth_routes),
             Mount("/zalo", routes=zalo.routes),

@@ -146,7 +146,8 @@ class LedgerEntry:
 
 @dataclass
 class SandboxSettings:
-    youtube_daily_uploads: int = 100  # videos.insert bucket per channel per day
+    youtube_daily_uploads: int = 100  # videos.insert bucket per API project per Pacific day
+    youtube_daily_units: int = 10_000  # every other call's units, per project per Pacific day
     zalo_processing_polls: int = 1  # verify answers -214 this many times first
     zalo_strict_rotation: bool = False  # old refresh token dies at once (worst case)
 

@@ -3,10 +3,22 @@
 Resumable protocol: `POST …/videos?uploadType=resumable&part=…` with the metadata answers 200
 and `Location` (the session URI); `PUT <session>` with `Content-Range: bytes a-b/total` answers
 308 with `Range: bytes=0-n` until the last byte, then 200 with the video resource;
-`Content-Range: bytes */total` asks for the status. Metadata is validated like YouTube
-(title, description bytes, tags total, category, publishAt) and the daily insert quota is
-enforced. The ledger hash is SHA-256 of canonical JSON `{"title", "description"}`, which
-`playlistItems.list` returns. The channel is named by its bearer token.
+`Content-Range: bytes */total` asks for the status (a completed session answers the video
+again, which is how a client whose last reply was lost learns the id). Metadata is validated
+like YouTube (title, description bytes, tags total, category, publishAt). The ledger hash is
+SHA-256 of canonical JSON `{"title", "description"}`, which `playlistItems.list` returns.
+`DELETE /youtube/v3/videos?id=` removes a video (204; 404 `videoNotFound` when it is gone).
+
+Strict about tokens (channels.sandbox.oauth): the bearer must be an access token minted by the
+Google token endpoint emulator (`/youtube-oauth/token`), live, with a scope the call accepts
+(`SCOPES_FOR`); otherwise 401 `authError`, or 403 `insufficientPermissions` for a missing
+scope. The channel is named by the token (`<account>.a<n>`).
+
+Quota is per API project — the OAuth client the token was minted for — and per Pacific day
+(resets at midnight America/Los_Angeles by the sandbox clock): `videos.insert` calls spend
+their own bucket (`SandboxSettings.youtube_daily_uploads`, 100), everything else spends units
+from `youtube_daily_units` (10,000): list calls 1, `videos.delete` 50. Over either: 403
+`quotaExceeded`.
 """
 
 from __future__ import annotations
@@ -15,12 +27,14 @@ import json
 import re
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from channels.sandbox.core import Fault, SandboxState, apply_delay
+from channels.sandbox.core import Fault, SandboxState, TokenState, apply_delay
+from channels.sandbox.oauth import bearer_token, check_bearer
 from channels.sandbox.web import LostReply, json_reply, state_of
 from publisher.domain import canonical_json
 from publisher.text import utf8_length
@@ -29,6 +43,15 @@ CATEGORIES = frozenset(
     {"1", "2", "10", "15", "17", "19", "20", "22", "23", "24", "25", "26", "27", "28", "29"}
 )
 _RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)|bytes \*/(\d+)")
+PACIFIC = ZoneInfo("America/Los_Angeles")
+_AUTH = "https://www.googleapis.com/auth/"
+# Which scopes each call accepts (YouTube Data API reference, "Authorization" of each method).
+SCOPES_FOR = {
+    "insert": {_AUTH + "youtube.upload", _AUTH + "youtube", _AUTH + "youtube.force-ssl"},
+    "read": {_AUTH + "youtube.readonly", _AUTH + "youtube", _AUTH + "youtube.force-ssl"},
+    "delete": {_AUTH + "youtube", _AUTH + "youtube.force-ssl"},
+}
+UNIT_COST = {"read": 1, "delete": 50}
 
 
 def yt_error(status: int, reason: str, message: str, domain: str = "youtube.video") -> Response:
@@ -117,18 +140,76 @@ def _ystate(state: SandboxState) -> dict[str, Any]:
     return state.platform_state["youtube"]
 
 
-def _token_account(request: Request) -> str | None:
-    state = state_of(request)
-    auth = request.headers.get("authorization", "")
-    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
-    return state.account_of_token(token) if state.token_valid(token) else None
+def _insufficient_scope(needed: set[str]) -> Response:
+    reply = yt_error(
+        403, "insufficientPermissions", "Request had insufficient authentication scopes.", "global"
+    )
+    reply.headers["www-authenticate"] = (
+        'Bearer realm="https://accounts.google.com/", error="insufficient_scope", '
+        f'scope="{" ".join(sorted(needed))}"'
+    )
+    return reply
+
+
+def _authorize(request: Request, call: str) -> tuple[str, str] | Response:
+    """(account, client id) of a live minted token with a scope `call` accepts, or the reply."""
+    needed = SCOPES_FOR[call]
+    found = check_bearer(state_of(request), "youtube", bearer_token(request), needed)
+    if found.state == TokenState.OK:
+        return found.account, found.client_id
+    if found.state == TokenState.INSUFFICIENT_SCOPE:
+        return _insufficient_scope(needed)
+    return _auth_error()
+
+
+def channel_id(account: str) -> str:
+    """The channel id of the account a token names (`UC…` kept as it is)."""
+    return account if account.startswith("UC") else f"UC{account}"
+
+
+def uploads_playlist(account: str) -> str:
+    """YouTube's uploads playlist id: the channel id with `UU` for `UC`."""
+    return "UU" + channel_id(account)[2:]
+
+
+def quota_day(state: SandboxState) -> str:
+    """YouTube's quota day: it resets at midnight Pacific time."""
+    return state.now().astimezone(PACIFIC).date().isoformat()
+
+
+def _quota_exceeded() -> Response:
+    return yt_error(
+        403,
+        "quotaExceeded",
+        "The request cannot be completed because you have exceeded your quota.",
+        "youtube.quota",
+    )
+
+
+def spend_quota(state: SandboxState, client_id: str, call: str) -> bool:
+    """Charge the project's quota for one call; False (nothing charged) when it is used up."""
+    used = _ystate(state).setdefault("quota", {})
+    day = quota_day(state)
+    if call == "insert":
+        key, cost, limit = (client_id, day, "insert"), 1, state.settings.youtube_daily_uploads
+    else:
+        key, cost, limit = (
+            (client_id, day, "units"),
+            UNIT_COST[call],
+            (state.settings.youtube_daily_units),
+        )
+    if used.get(key, 0) + cost > limit:
+        return False
+    used[key] = used.get(key, 0) + cost
+    return True
 
 
 async def start_upload(request: Request) -> Response:
     state = state_of(request)
-    account = _token_account(request)
-    if account is None:
-        return _auth_error()
+    authorized = _authorize(request, "insert")
+    if isinstance(authorized, Response):
+        return authorized
+    account, client_id = authorized
     if request.query_params.get("uploadType") != "resumable":
         return yt_error(
             400, "uploadTypeUnsupported", "Only resumable uploads are emulated", "global"
@@ -143,15 +224,8 @@ async def start_upload(request: Request) -> Response:
     invalid = validate_metadata(body if isinstance(body, dict) else {})
     if invalid:
         return yt_error(400, *invalid)
-    day = state.now().date().isoformat()
-    used = _ystate(state).setdefault("quota", {})
-    if used.get((account, day), 0) >= state.settings.youtube_daily_uploads:
-        return yt_error(
-            403,
-            "quotaExceeded",
-            "The request cannot be completed because you have exceeded your quota.",
-            "youtube.quota",
-        )
+    if not spend_quota(state, client_id, "insert"):
+        return _quota_exceeded()
     session = f"s{state.next_id()}"
     total = request.headers.get("x-upload-content-length")
     _ystate(state).setdefault("sessions", {})[session] = {
@@ -175,6 +249,8 @@ async def upload_chunk(request: Request) -> Response:
     match = _RANGE_RE.fullmatch(request.headers.get("content-range", "").strip())
     data: bytearray = session["data"]
     chunk = await request.body()
+    if "video" in session:  # completed: a status query or a repeated last chunk gets the video
+        return json_reply(session["video"])
     if match is None:
         if request.headers.get("content-range"):
             return yt_error(400, "badContent", "Invalid Content-Range", "global")
@@ -192,8 +268,6 @@ async def upload_chunk(request: Request) -> Response:
         return Response(status_code=308, headers=_range(data))
     if not data:
         return yt_error(400, "mediaBodyRequired", "The request does not include the video content.")
-    if "video" in session:
-        return json_reply(session["video"])
     return _finish(state, session)
 
 
@@ -203,13 +277,10 @@ def _range(data: bytearray) -> dict[str, str]:
 
 def _finish(state: SandboxState, session: dict[str, Any]) -> Response:
     account, meta = session["account"], session["meta"]
-    day = state.now().date().isoformat()
-    used = _ystate(state).setdefault("quota", {})
-    used[(account, day)] = used.get((account, day), 0) + 1
     video_id = f"vid{state.next_id()}"
     snippet = {
         **meta.get("snippet", {}),
-        "channelId": f"UC{account}",
+        "channelId": channel_id(account),
         "publishedAt": state.now().isoformat().replace("+00:00", "Z"),
     }
     status = {"privacyStatus": "public", **meta.get("status", {}), "uploadStatus": "uploaded"}
@@ -231,17 +302,22 @@ def _finish(state: SandboxState, session: dict[str, Any]) -> Response:
 
 
 async def channels_list(request: Request) -> Response:
-    account = _token_account(request)
-    if account is None:
-        return _auth_error()
+    state = state_of(request)
+    authorized = _authorize(request, "read")
+    if isinstance(authorized, Response):
+        return authorized
+    account, client_id = authorized
+    if not spend_quota(state, client_id, "read"):
+        return _quota_exceeded()
     return json_reply(
         {
             "kind": "youtube#channelListResponse",
             "items": [
                 {
                     "kind": "youtube#channel",
-                    "id": f"UC{account}",
-                    "contentDetails": {"relatedPlaylists": {"uploads": f"UU{account}"}},
+                    "id": channel_id(account),
+                    "snippet": {"title": f"Sandbox channel {account}"},
+                    "contentDetails": {"relatedPlaylists": {"uploads": uploads_playlist(account)}},
                 }
             ],
         }
@@ -250,15 +326,19 @@ async def channels_list(request: Request) -> Response:
 
 async def playlist_items(request: Request) -> Response:
     state = state_of(request)
-    account = _token_account(request)
-    if account is None:
-        return _auth_error()
-    if request.query_params.get("playlistId") != f"UU{account}":
+    authorized = _authorize(request, "read")
+    if isinstance(authorized, Response):
+        return authorized
+    account, client_id = authorized
+    if not spend_quota(state, client_id, "read"):
+        return _quota_exceeded()
+    if request.query_params.get("playlistId") != uploads_playlist(account):
         return yt_error(
             404, "playlistNotFound", "The playlist cannot be found.", "youtube.playlistItem"
         )
     limit = min(int(request.query_params.get("maxResults", 5)), 50)
-    entries = list(reversed(state.entries("youtube", account)))[:limit]
+    live = [e for e in state.entries("youtube", account) if e.withdrawn is None]
+    entries = list(reversed(live))[:limit]
     items = [
         {
             "kind": "youtube#playlistItem",
@@ -275,6 +355,33 @@ async def playlist_items(request: Request) -> Response:
     return json_reply({"kind": "youtube#playlistItemListResponse", "items": items})
 
 
+async def delete_video(request: Request) -> Response:
+    """`videos.delete`: 204; 404 `videoNotFound` when the video is gone (or never was)."""
+    state = state_of(request)
+    authorized = _authorize(request, "delete")
+    if isinstance(authorized, Response):
+        return authorized
+    account, client_id = authorized
+    fault = await apply_delay(state.pick_fault("youtube", account))
+    if fault is not None and fault.kind != "reply_lost":
+        return _fault_reply(fault)
+    if not spend_quota(state, client_id, "delete"):
+        return _quota_exceeded()
+    entry = state.find_entry("youtube", request.query_params.get("id", ""))
+    if entry is None or entry.withdrawn is not None:
+        return yt_error(
+            404,
+            "videoNotFound",
+            "The video that you are trying to delete cannot be found.",
+        )
+    if entry.account != account:
+        return yt_error(403, "forbidden", "The video that you are trying to delete is not yours.")
+    state.withdraw(entry, "deleted")
+    if fault is not None:
+        return LostReply()
+    return Response(status_code=204)
+
+
 routes = [
     Route("/upload/youtube/v3/videos", start_upload, methods=["POST"]),
     Route("/resumable/upload/youtube/v3/videos", start_upload, methods=["POST"]),
@@ -282,4 +389,5 @@ routes = [
     Route("/resumable/upload/youtube/v3/videos", upload_chunk, methods=["PUT"]),
     Route("/youtube/v3/channels", channels_list, methods=["GET"]),
     Route("/youtube/v3/playlistItems", playlist_items, methods=["GET"]),
+    Route("/youtube/v3/videos", delete_video, methods=["DELETE"]),
 ]

@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from channels.article_json import article_from_json
-from channels.base import Credentials
+from channels.base import Credentials, InMemoryTokenStore
 from channels.registry import channel_names, load_channels
 from channels.sandbox import make_app
+from channels.x import XChannel
 from channels.youtube import YouTubeChannel, YouTubeSettings
 from channels.zalo import ZaloChannel, ZaloSettings
 from publisher.domain import Article, ChannelAccount, Platform, Unit
@@ -48,8 +49,22 @@ def account(platform: str) -> ChannelAccount:
     )
 
 
+# YouTube and X access tokens are minted by the (strict) sandbox's token endpoints, so their
+# test credentials carry what renews one: a refresh token the sandbox takes as a consent to
+# the default scopes, and the OAuth client. The pre-made token above is refused (401) and
+# the channel renews on the first call.
+RENEWAL: dict[str, dict[str, str]] = {
+    "youtube": {
+        "refresh_token": "ytchan.sandbox-refresh",
+        "client_id": "test-project",
+        "client_secret": "test-secret",
+    },
+    "x": {"refresh_token": "xqn.sandbox-refresh", "client_id": "test-x-client"},
+}
+
+
 def credentials(platform: str, **extra: str) -> Credentials:
-    return Credentials(ACCOUNTS[platform][1], extra)
+    return Credentials(ACCOUNTS[platform][1], {**RENEWAL.get(platform, {}), **extra})
 
 
 def ledger_account(platform: str) -> str:
@@ -86,7 +101,9 @@ def channels(http: httpx.AsyncClient) -> dict[str, Any]:
         f"{SANDBOX}/youtube",
         fetch=_fetch_video,
         settings=YouTubeSettings(chunk_size=4096, num_retries=0),
+        token_store=InMemoryTokenStore(),
     )
+    found["x"] = XChannel(http, f"{SANDBOX}/x", token_store=InMemoryTokenStore())
     found["zalo"] = ZaloChannel(
         http, f"{SANDBOX}/zalo", settings=ZaloSettings(verify_delay_s=0, verify_attempts=3)
     )

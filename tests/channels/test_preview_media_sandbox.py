@@ -160,7 +160,17 @@ async def test_control_routes(http: Any) -> None:
     assert (await http.delete("/_sandbox/faults")).status_code == 204
     assert (await http.get("/_sandbox/faults")).json() == []
     assert (await http.get("/_sandbox/media/sample.jpg")).content.startswith(b"\xff\xd8")
-    await http.post("/x/2/tweets", json={"text": "Xin chào"}, headers={"authorization": "Bearer a"})
+    # strict X: a token its token endpoint did not mint is refused; a minted one posts
+    refused = await http.post(
+        "/x/2/tweets", json={"text": "Xin chào"}, headers={"authorization": "Bearer a"}
+    )
+    assert refused.status_code == 401
+    minted = await http.post(
+        "/x/2/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": "a.r", "client_id": "c"},
+    )
+    bearer = {"authorization": f"Bearer {minted.json()['access_token']}"}
+    await http.post("/x/2/tweets", json={"text": "Xin chào"}, headers=bearer)
     assert len((await http.get("/_sandbox/ledger")).json()) == 1
     assert (await http.delete("/_sandbox/ledger")).status_code == 204
     assert (await http.get("/_sandbox/ledger")).json() == []

@@ -6,9 +6,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from channels.base import InMemoryTokenStore
 from publisher.fetch import FetchError
 from publisher.runtime import build_channels
-from publisher.secrets import SecretStore
+from publisher.secrets import EncryptedTokenStore, SecretStore
 
 
 @pytest.mark.parametrize(
@@ -32,4 +33,18 @@ async def test_media_urls_from_articles_cannot_reach_private_addresses(
         assert fetch is not None
         with pytest.raises(FetchError):
             await fetch(url)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("platform", ["youtube", "x"])
+async def test_youtube_and_x_keep_renewed_tokens_encrypted_outside_the_sandbox(
+    platform: str,
+) -> None:
+    engine = sa.create_engine("sqlite://")
+    async with httpx.AsyncClient() as http:
+        real = build_channels(http, None, SecretStore(engine, None))[platform]
+        sandboxed = build_channels(http, "http://127.0.0.1:9", SecretStore(engine, None))[platform]
+    assert isinstance(real.tokens.store, EncryptedTokenStore)  # type: ignore[attr-defined]
+    # sandbox tokens are fakes: kept in memory, never written over a person's secret
+    assert isinstance(sandboxed.tokens.store, InMemoryTokenStore)  # type: ignore[attr-defined]
     engine.dispose()
