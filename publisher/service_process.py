@@ -22,7 +22,7 @@ from typing import Any
 
 import uvicorn
 
-from channels.base import Channel, Credentials, ErrorKind, Receipt, SendError
+from channels.base import AccountCheck, Channel, Credentials, ErrorKind, Receipt, SendError
 from publisher.alerts import alert_loop
 from publisher.delivery.worker import WorkerConfig
 from publisher.domain import ChannelAccount
@@ -45,6 +45,7 @@ class MeasuredChannel(Channel):
         self.platform = inner.platform  # type: ignore[misc]
         self.display_name = inner.display_name  # type: ignore[misc]
         self.can_read_back = inner.can_read_back  # type: ignore[misc]
+        self.withdraw_mode = inner.withdraw_mode  # type: ignore[misc]
 
     def adapt(self, *args: Any, **kwargs: Any) -> Any:
         return self.inner.adapt(*args, **kwargs)
@@ -73,6 +74,14 @@ class MeasuredChannel(Channel):
         self, account: ChannelAccount, credentials: Credentials, body_hash: str, since: datetime
     ) -> Receipt | None:
         return await self.inner.find_published(account, credentials, body_hash, since)
+
+    async def withdraw(
+        self, account: ChannelAccount, credentials: Credentials, remote_id: str, *, notice: str
+    ) -> Receipt:
+        return await self.inner.withdraw(account, credentials, remote_id, notice=notice)
+
+    async def check(self, account: ChannelAccount, credentials: Credentials) -> AccountCheck:
+        return await self.inner.check(account, credentials)
 
 
 class _Server(uvicorn.Server):
