@@ -174,6 +174,13 @@ def _rederivable(error: SendError) -> bool:
     )
 
 
+def _refusal(error: SendError) -> bool:
+    """Graph answered with its own error (bad token, bad app secret, no permission), as
+    opposed to a network failure, a 5xx or a rate limit, which a check should raise."""
+    code = error.platform_code or ""
+    return error.kind is not ErrorKind.RATE_LIMITED and bool(code) and not code.startswith("5")
+
+
 def _expiry(value: Any) -> datetime | None:
     """debug_token's `expires_at`: unix seconds, 0 = never."""
     try:
@@ -482,7 +489,7 @@ class FacebookChannel(Channel):
                 )
             page_info = await self._debug(page_token, app_id, app_secret)
         except SendError as error:
-            if error.kind in (ErrorKind.AUTH, ErrorKind.PERMANENT):
+            if _refusal(error):
                 return AccountCheck(False, f"Facebook từ chối (Facebook refused): {error.message}")
             raise
         stored_extra = {**extra, "user_token": user_token}
