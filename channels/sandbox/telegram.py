@@ -206,20 +206,21 @@ async def fetch_url(state: SandboxState, url: str) -> bytes:
 
 async def _photo(
     state: SandboxState, value: Any, files: dict[str, bytes], field: str = "photo"
-) -> None:
+) -> str:
     """Check one photo: a URL (fetched), an upload (`attach://name` or a file part), or a
-    file_id this sandbox handed out."""
+    file_id this sandbox handed out. Returns how it came ("url", "upload", "file_id"), which
+    the ledger keeps."""
     if isinstance(value, str) and value.startswith("attach://"):
         data = files.get(value[len("attach://") :])
         if data is None:
             raise Refused("Bad Request: can't find attached file")
     elif isinstance(value, str) and value.startswith(("http://", "https://")):
         await fetch_url(state, value)
-        return
+        return "url"
     elif isinstance(value, str) and value:
         if value not in _tg(state).setdefault("file_ids", set()):
             raise Refused(URL_WRONG)
-        return
+        return "file_id"
     else:
         data = files.get(field)
         if data is None:
@@ -228,6 +229,7 @@ async def _photo(
         raise Refused("Request Entity Too Large", 413)
     if not data.startswith(IMAGE_MAGIC):
         raise Refused("Bad Request: IMAGE_PROCESS_FAILED")
+    return "upload"
 
 
 def _visible(raw: str, parse_mode: Any, limit: int, too_long: str) -> str:
@@ -364,8 +366,8 @@ async def _send(
         visible = _visible(
             raw, params.get("parse_mode"), CAPTION_LIMIT, "message caption is too long"
         )
-        await _photo(state, params.get("photo"), files)
-        payload = {"caption": raw, "parse_mode": params.get("parse_mode")}
+        source = await _photo(state, params.get("photo"), files)
+        payload = {"caption": raw, "parse_mode": params.get("parse_mode"), "photos": [source]}
         [message_id] = _record(state, chat, raw, payload, ["photo"], visible)
         return _message(state, chat, message_id, "photo", visible)
     # sendMediaGroup
@@ -390,10 +392,9 @@ async def _send(
                 _visible(raw, item.get("parse_mode"), CAPTION_LIMIT, "message caption is too long"),
             )
         )
-    for item in media:
-        await _photo(state, item.get("media"), files)
+    sources = [await _photo(state, item.get("media"), files) for item in media]
     raw, visible = captions[0]
-    payload = {"caption": raw, "parse_mode": media[0].get("parse_mode"), "photos": len(media)}
+    payload = {"caption": raw, "parse_mode": media[0].get("parse_mode"), "photos": sources}
     ids = _record(state, chat, raw, payload, ["photo"] * len(media), visible)
     return [
         {**_message(state, chat, i, "photo", text), "media_group_id": f"g{ids[0]}"}

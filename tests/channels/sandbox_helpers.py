@@ -72,11 +72,15 @@ class Media:
 
     files: dict[str, bytes] = field(default_factory=dict)
     slow: set[str] = field(default_factory=set)  # answer after 10 s
+    # Reachable by our fetcher but not from Telegram's servers (an intranet portal).
+    unreachable: set[str] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
         self.requests.append(url)
+        if url in self.unreachable:
+            raise httpx.ConnectError("connection refused", request=request)
         if url in self.slow:
             await asyncio.sleep(10)
         if url not in self.files:
