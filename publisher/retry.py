@@ -2,8 +2,9 @@
 draw are passed in, so every branch is testable without a clock.
 
 Only failures proven to happen before the platform got the request are retried (and rate
-limits); when the platform states a wait (Retry-After, Facebook's 368 block) it is honoured. An unknown outcome is never retried blindly: it goes to
-reconciliation. Backoff is `min(30 s · 2ⁿ, 1 h)` with full jitter, bounded, never past expiry.
+limits); when the platform states a wait (Retry-After, Facebook's 368 block) it is honoured.
+An unknown outcome is never retried blindly: it goes to reconciliation. Backoff is
+`min(30 s · 2ⁿ, 1 h)` with full jitter, bounded, never past expiry.
 """
 
 from __future__ import annotations
