@@ -19,6 +19,7 @@ from channels.base import Credentials, ErrorKind, SendError, Template
 from channels.sandbox import telegram as botapi
 from channels.sandbox.app import sample_jpeg
 from channels.sandbox.core import SandboxState
+from channels.telegram import TelegramChannel
 
 CHAT = account("telegram").external_id
 TOKEN = credentials("telegram").token
@@ -32,9 +33,7 @@ def state_of(sandbox: Any) -> SandboxState:
     return result
 
 
-def telegram(http: httpx.AsyncClient, media: Media | None = None) -> Any:
-    from channels.telegram import TelegramChannel  # swapped for main's in the old-code check
-
+def telegram(http: httpx.AsyncClient, media: Media | None = None) -> TelegramChannel:
     return TelegramChannel(
         http, f"{SANDBOX}/telegram", fetch=media.fetch if media is not None else None
     )
@@ -337,3 +336,40 @@ async def test_check_without_delete_right_says_a_recall_will_edit(
     assert result.ok
     assert "can_delete_messages" not in result.scopes
     assert "a recall edits" in result.detail
+
+
+# --- served on loopback, as `publisher sandbox serve` and the demo run it ------------------------
+
+
+async def test_on_loopback_the_emulator_fetches_photo_urls_with_a_real_get() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from channels.sandbox import make_app
+    from publisher.demo.run import LoopbackServer
+
+    served = make_app()  # no injected transport: a real GET, like Telegram's servers
+    server = LoopbackServer(Starlette(routes=[Mount("/", served)]))
+    url = server.start()
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            channel = TelegramChannel(http, f"{url}/telegram")
+            good = f"{url}/_sandbox/media/bao-so-15.jpg"
+            receipt = await channel.send(
+                account("telegram"),
+                credentials("telegram"),
+                {"photo": good, "caption": "Ảnh", "parse_mode": "HTML"},
+            )
+            assert receipt.problems == ()
+            missing = f"{url}/_sandbox/media/khong-co.png"
+            fallback = await channel.send(
+                account("telegram"),
+                credentials("telegram"),
+                {"photo": missing, "caption": "Không ảnh", "parse_mode": "HTML"},
+            )
+            assert [p.code for p in fallback.problems] == ["image_missing"]  # no fetcher here
+    finally:
+        server.stop()
+    photo, text = served.state.sandbox.ledger
+    assert photo.payload["photos"] == ["url"]
+    assert "text" in text.payload
