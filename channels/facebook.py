@@ -13,19 +13,20 @@ Security: when the account's credentials carry an `app_secret` extra, every Grap
 `appsecret_proof` = HMAC-SHA256(key=app secret, message=access token), hex — required when
 the app has "Require App Secret" switched on, harmless otherwise.
 
-Token lifecycle (docs/channels.md, "Facebook tokens"): `check` asks `debug_token` (with the
-app token `app_id|app_secret` when those extras are present) whether the token is valid,
-when it expires (0 = never) and which scopes it has. Given a *user* token plus app id and
-secret it trades it for a long-lived user token (`GET /oauth/access_token?grant_type=
-fb_exchange_token`) and returns the Page's own token from `GET /{page}?fields=access_token`
-as the credentials to store (a Page token derived from a long-lived user token does not
-expire); the long-lived user token is kept in the `user_token` extra. When a Page token
-stops working (190 with subcode 460/463/467) and a `user_token` is stored, the Page token
-is derived again once, saved through the `TokenStore`, and the call is made once more: a 190
-is a refusal, so nothing was published by the failed call. That recovers a Page token that
-alone was invalidated; it cannot recover a password change, a logout or a removed app
-(they invalidate the user token too), nor a user token past its ~60 days: a person
-reconnects the account then.
+Token lifecycle (docs/channels.md, "Facebook tokens"): `check` asks `debug_token` (with the app
+token `app_id|app_secret` when those extras are present) whether the token is valid, when it
+expires (0 = never) and which scopes it has; without the app extras a Page token cannot be
+inspected, so `check` only asks whether it acts for the Page. Given a *user* token plus app id
+and secret it trades it for a long-lived user token (`GET /oauth/access_token?
+grant_type=fb_exchange_token`) and returns the Page's own token from `GET /{page}?fields=
+access_token` as the credentials to store (a Page token derived from a long-lived user token
+does not expire); the long-lived user token is kept in the `user_token` extra. When a Page
+token stops working (190 with subcode 460/463/467) and a `user_token` is stored, the Page token
+is derived again once, saved through the `TokenStore`, and the call is made once more: a 190 is
+a refusal, so nothing was published by the failed call. That recovers a Page token that alone
+was invalidated; it cannot recover a password change, a logout or a removed app (they
+invalidate the user token too), nor a user token past its ~60 days: a person reconnects the
+account then.
 
 Withdraw: `DELETE /{post-id}` (`withdraw_mode = DELETE`). "Object does not exist" (100/33)
 counts as already withdrawn.
@@ -458,7 +459,14 @@ class FacebookChannel(Channel):
         app_id, app_secret = extra.get("app_id"), extra.get("app_secret")
         page = account.external_id
         try:
-            info = await self._debug(credentials.token, app_id, app_secret)
+            try:
+                info = await self._debug(credentials.token, app_id, app_secret)
+            except SendError as error:
+                if (app_id and app_secret) or not (error.platform_code or "").startswith("100"):
+                    raise
+                # Graph lets only an app token (or a developer's user token) inspect a Page
+                # token: without the app extras, ask whether the token acts for the Page.
+                return await self._probe(page, credentials)
             if not info.get("is_valid"):
                 reason = (info.get("error") or {}).get("message", "is_valid is false")
                 return AccountCheck(
@@ -496,6 +504,29 @@ class FacebookChannel(Channel):
         if user_expires is not None:
             stored_extra["user_token_expires_at"] = user_expires.isoformat()
         return self._page_check(page, page_info, Credentials(page_token, stored_extra))
+
+    async def _probe(self, page: str, credentials: Credentials) -> AccountCheck:
+        """Without `debug_token`: a Page token asking for the Page's token gets itself back;
+        any other token does not. Expiry and scopes stay unknown."""
+        try:
+            token = await self._page_token_of(
+                page, credentials.token, credentials.extra.get("app_secret")
+            )
+        except SendError as error:
+            if _refusal(error):
+                return AccountCheck(False, f"Facebook từ chối (Facebook refused): {error.message}")
+            raise
+        if token != credentials.token:
+            return AccountCheck(
+                False,
+                f"Mã này không phải mã của Trang {page} (this is not Page {page}'s own token)",
+            )
+        return AccountCheck(
+            True,
+            f"Mã Trang {page} dùng được; thêm app_id và app_secret để biết hạn và quyền (Page "
+            "token works; store the app_id and app_secret extras to learn its expiry and scopes "
+            "through debug_token)",
+        )
 
     def _page_check(
         self, page: str, info: Mapping[str, Any], traded: Credentials | None
@@ -536,7 +567,8 @@ class FacebookChannel(Channel):
         self, token: str, app_id: str | None, app_secret: str | None
     ) -> Mapping[str, Any]:
         """`GET /debug_token`: with the app token when the app is known, else the token
-        itself (Graph accepts a token inspecting itself)."""
+        itself (Graph accepts that for a user token of the app, refuses it for a Page
+        token with code 100)."""
         inspector = f"{app_id}|{app_secret}" if app_id and app_secret else token
         body = await self._call(
             "GET",

@@ -11,8 +11,9 @@ calls without a correct `appsecret_proof`. Tokens: pre-made tokens (not minted h
 Page tokens of any Page, as before. Minted ones follow Facebook's lifecycle: a user token
 (`mint_user_token`) is exchanged for a long-lived one at `GET /oauth/access_token`, a Page
 token is read from `GET /{page}?fields=access_token`, and `GET /debug_token` reports type,
-validity, expiry (0 = never) and scopes. A user token cannot post to a Page (code 200); a
-revoked token answers 190/460, an expired one 190/463.
+validity, expiry (0 = never) and scopes (inspected with an app token, or a user token
+inspecting itself; a Page token cannot inspect, 100). A user token cannot post to a Page
+(code 200); a revoked token answers 190/460, an expired one 190/463.
 """
 
 from __future__ import annotations
@@ -488,6 +489,12 @@ async def debug_token(request: Request) -> Response:
         refused = _token_error(state, inspector)
         if refused is not None:
             return refused
+        if _info(state).get(inspector, {}).get("type") != "USER":
+            return graph_error(
+                100,
+                "(#100) You must provide an app access token, or a user access token that is "
+                "an owner or developer of the app",
+            )
     input_token = str(params.get("input_token", ""))
     if not input_token:
         return graph_error(100, "(#100) The parameter input_token is required")

@@ -195,12 +195,41 @@ def _long_ago() -> Any:
 # --- tokens: check, trade, re-derive ---------------------------------------------------------
 
 
-async def test_check_reports_a_page_token_that_never_expires(http: httpx.AsyncClient) -> None:
-    result = await channel(http).check(account("facebook"), credentials("facebook"))
+async def test_check_reports_a_page_token_that_never_expires(
+    http: httpx.AsyncClient, sandbox: Any
+) -> None:
+    graph.register_app(state_of(sandbox), APP_ID, APP_SECRET)
+    token = credentials("facebook").token
+    with_app = Credentials(token, {"app_id": APP_ID, "app_secret": APP_SECRET})
+    result = await channel(http).check(account("facebook"), with_app)
     assert result.ok, result.detail
     assert result.expires_at is None
     assert "pages_manage_posts" in result.scopes
     assert result.credentials is None
+
+
+async def test_without_the_app_a_page_token_is_only_probed(
+    http: httpx.AsyncClient, sandbox: Any
+) -> None:
+    # Graph will not let a Page token inspect itself with debug_token (100): the check asks
+    # instead whether the token is the Page's own, and says what it cannot know.
+    fb = channel(http)
+    result = await fb.check(account("facebook"), credentials("facebook"))
+    assert result.ok, result.detail
+    assert "app_secret" in result.detail
+    assert result.scopes == ()
+    state = state_of(sandbox)
+    graph.register_app(state, APP_ID, APP_SECRET)
+    user = graph.mint_user_token(state, "admin51", [PAGE, "200000000000002"], app_id=APP_ID)
+    other_page = await http.get(
+        f"{V}/200000000000002", params={"fields": "access_token", "access_token": user}
+    )
+    foreign = other_page.json()["access_token"]
+    mismatch = await fb.check(account("facebook"), Credentials(foreign))
+    assert not mismatch.ok
+    assert PAGE in mismatch.detail
+    state.revoked_tokens.add(credentials("facebook").token)
+    assert not (await fb.check(account("facebook"), credentials("facebook"))).ok
 
 
 async def test_check_trades_a_user_token_for_the_pages_non_expiring_token(
