@@ -86,6 +86,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 MAX_PHOTOS = 10  # sendMediaGroup takes 2–10 items
+READ_TIMEOUT_S = 30.0
 # Telegram's refusals of a photo URL it could not use (PTB drops "Bad Request: " and
 # capitalises): nothing was posted, so uploading the bytes instead is safe.
 URL_REFUSALS = (
@@ -231,7 +232,9 @@ class TelegramChannel(Channel):
             token,
             base_url=f"{self.api_base}/bot",
             base_file_url=f"{self.api_base}/file/bot",
-            request=HTTPXRequest(**kwargs),
+            # Telegram answers a photo URL only after its servers tried to fetch it: PTB's 5 s
+            # read timeout would turn a slow URL into an unknown outcome.
+            request=HTTPXRequest(read_timeout=READ_TIMEOUT_S, **kwargs),
             get_updates_request=HTTPXRequest(**kwargs),
         )
 
