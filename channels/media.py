@@ -31,7 +31,8 @@ class ImageProfile:
     formats: frozenset[str]  # Pillow format names accepted as they are
 
 
-FACEBOOK_PHOTO = ImageProfile("facebook", 10 * 1024 * 1024 - 1, 4096, frozenset({"JPEG", "PNG"}))
+# Meta: Page photos "should be less than 4 MB" (the old 10 MB was the upload ceiling).
+FACEBOOK_PHOTO = ImageProfile("facebook", 4 * 1024 * 1024 - 1, 4096, frozenset({"JPEG", "PNG"}))
 ZALO_IMAGE = ImageProfile("zalo", 1024 * 1024, 2048, frozenset({"JPEG"}))
 VIBER_PICTURE = ImageProfile("viber", 1024 * 1024, 2048, frozenset({"JPEG"}))
 TELEGRAM_PHOTO = ImageProfile("telegram", 10 * 1024 * 1024, 4096, frozenset({"JPEG", "PNG"}))

@@ -2,8 +2,9 @@
 draw are passed in, so every branch is testable without a clock.
 
 Only failures proven to happen before the platform got the request are retried (and rate
-limits, with the platform's own wait). An unknown outcome is never retried blindly: it goes to
-reconciliation. Backoff is `min(30 s · 2ⁿ, 1 h)` with full jitter, bounded, never past expiry.
+limits); when the platform states a wait (Retry-After, Facebook's 368 block) it is honoured.
+An unknown outcome is never retried blindly: it goes to reconciliation. Backoff is
+`min(30 s · 2ⁿ, 1 h)` with full jitter, bounded, never past expiry.
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ def decide(
         return Decision(Action.FAIL, reason="permanent error")
     if retries_done >= max_retries:
         return Decision(Action.FAIL, reason=f"gave up after {retries_done} retries")
-    if kind is ErrorKind.RATE_LIMITED and retry_after_s is not None:
+    if retry_after_s is not None:
         # The platform said how long: wait exactly that, never less, plus a little jitter so
         # the deliveries it held back do not all return in the same instant. Piling our own
-        # exponential backoff on top would only make an urgent directive later.
+        # exponential backoff on top would only make an urgent directive later. A refusal
+        # that is safe to retry can state a wait too (Facebook 368: blocked for a while).
         wait = retry_after_s + rate_limit_jitter_s(retry_after_s, draw)
     else:
         wait = backoff_s(retries_done, draw)

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from channels.base import Channel, InMemoryTokenStore, TokenStore
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
+from channels.telegram import TelegramChannel
 from channels.x import XChannel
 from channels.youtube import YouTubeChannel
 from channels.zalo import ZaloChannel
@@ -204,7 +205,11 @@ def build_channels(
         base_url = channel_base_url(cls, sandbox_url)
         channel: Channel
         if cls is FacebookChannel:
-            channel = FacebookChannel(http, base_url, fetch=fetch_image)
+            # A re-derived Page token (after 190/460/463/467) is saved encrypted.
+            channel = FacebookChannel(http, base_url, fetch=fetch_image, token_store=renewed_tokens)
+        elif cls is TelegramChannel:
+            # Bytes to upload when Telegram cannot fetch a photo URL itself.
+            channel = TelegramChannel(http, base_url, fetch=fetch_image)
         elif cls is YouTubeChannel:
             channel = YouTubeChannel(http, base_url, fetch=fetch_video, token_store=renewed_tokens)
         elif cls is XChannel:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from publisher.domain import sha256_hex
 
 FAULT_KINDS = frozenset(
@@ -150,6 +152,11 @@ class SandboxSettings:
     youtube_daily_units: int = 10_000  # every other call's units, per project per Pacific day
     zalo_processing_polls: int = 1  # verify answers -214 this many times first
     zalo_strict_rotation: bool = False  # old refresh token dies at once (worst case)
+    # How Telegram's servers fetch a photo given by URL: None is a real GET (fine on loopback,
+    # e.g. the demo's `/_sandbox/media/…`); in-process tests inject a transport that serves
+    # their media. Telegram gives up after a few seconds.
+    telegram_media_transport: httpx.AsyncBaseTransport | None = None
+    telegram_url_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)

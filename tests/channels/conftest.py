@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sandbox_helpers import channels, http, sandbox
+from sandbox_helpers import channels, http, media, sandbox
 
-__all__ = ["channels", "http", "sandbox"]
+__all__ = ["channels", "http", "media", "sandbox"]

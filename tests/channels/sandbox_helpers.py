@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from channels.article_json import article_from_json
 from channels.base import Credentials, InMemoryTokenStore
 from channels.registry import channel_names, load_channels
 from channels.sandbox import make_app
+from channels.sandbox.app import sample_jpeg
+from channels.sandbox.core import SandboxSettings
+from channels.telegram import TelegramChannel
 from channels.x import XChannel
 from channels.youtube import YouTubeChannel, YouTubeSettings
 from channels.zalo import ZaloChannel, ZaloSettings
@@ -75,9 +80,48 @@ def ledger_account(platform: str) -> str:
     return token.split(".", 1)[0]
 
 
+@dataclass
+class Media:
+    """The web the tests' articles point at: what the sandbox's Telegram servers fetch and
+    what the channels' fetcher (the safe fetcher in production) returns. Unknown URLs 404."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    slow: set[str] = field(default_factory=set)  # answer after 10 s
+    # Reachable by our fetcher but not from Telegram's servers (an intranet portal).
+    unreachable: set[str] = field(default_factory=set)
+    requests: list[str] = field(default_factory=list)
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        self.requests.append(url)
+        if url in self.unreachable:
+            raise httpx.ConnectError("connection refused", request=request)
+        if url in self.slow:
+            await asyncio.sleep(10)
+        if url not in self.files:
+            return httpx.Response(404, text="not found")
+        return httpx.Response(200, content=self.files[url], headers={"content-type": "image/jpeg"})
+
+    async def fetch(self, url: str) -> bytes:
+        if url not in self.files:
+            raise LookupError(f"{url}: 404")
+        return self.files[url]
+
+
+def sample_image_urls() -> list[str]:
+    return sorted({url for article in samples() for url in article.images})
+
+
 @pytest.fixture
-def sandbox() -> Any:
-    return make_app()
+def media() -> Media:
+    jpeg = sample_jpeg()
+    return Media({url: jpeg for url in sample_image_urls()})
+
+
+@pytest.fixture
+def sandbox(media: Media) -> Any:
+    transport = httpx.MockTransport(media.handle)
+    return make_app(SandboxSettings(telegram_media_transport=transport, telegram_url_timeout_s=1))
 
 
 @pytest.fixture
@@ -93,8 +137,9 @@ async def _fetch_video(url: str) -> bytes:
 
 
 @pytest.fixture
-def channels(http: httpx.AsyncClient) -> dict[str, Any]:
+def channels(http: httpx.AsyncClient, media: Media) -> dict[str, Any]:
     found = {p.value: c for p, c in load_channels(http, SANDBOX).items()}
+    found["telegram"] = TelegramChannel(http, f"{SANDBOX}/telegram", fetch=media.fetch)
     # quick settings for tests: no waits, small chunks, no library-internal retries
     found["youtube"] = YouTubeChannel(
         http,

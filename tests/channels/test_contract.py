@@ -252,7 +252,7 @@ async def test_platform_validation_rejects_over_limit_text(
     payload = dict(adapted.payload)
     long = "Chỉ đạo " * 3000
     key = {
-        "facebook": None,
+        "facebook": "message",
         "telegram": "text",
         "viber": "text",
         "x": "text",
@@ -261,8 +261,10 @@ async def test_platform_validation_rejects_over_limit_text(
     }.get(name, "text")
     if name == "youtube":
         payload["snippet"] = {**payload["snippet"], "title": long}
-    elif key is None:  # Facebook's length cap is unverified folklore: break the link instead
-        payload["link"] = "không phải địa chỉ"
+    elif name == "facebook":
+        # The emulator enforces the folklore cap (63,206); the channel stays at 60,000.
+        payload[key] = long * 3
+        assert len(payload[key]) > 63_206
     else:
         payload[key] = long
     with pytest.raises(SendError) as caught:

@@ -10,16 +10,17 @@ from sandbox_helpers import UNIT, account, credentials, ledger, sample, set_faul
 from channels.base import Channel, ErrorKind, SendError, Template
 
 A, R, P, U = ErrorKind.AUTH, ErrorKind.RATE_LIMITED, ErrorKind.PERMANENT, ErrorKind.UNKNOWN_OUTCOME
+B = ErrorKind.BEFORE_SEND
 
 TABLE: list[tuple[str, dict[str, Any], ErrorKind]] = [
     # Facebook Graph error codes
     *[("facebook", {"code": c}, U) for c in (1, 2)],
     *[("facebook", {"code": c}, R) for c in (4, 17, 32, 613, 341, 80001)],
-    ("facebook", {"code": 368}, A),
+    ("facebook", {"code": 368}, B),  # blocked for a while: wait and retry, account keeps going
     *[("facebook", {"code": 190, "subcode": s}, A) for s in (458, 459, 460, 463, 467)],
     *[
         ("facebook", {"code": c, "status": 403 if c != 100 else 400}, P)
-        for c in (10, 200, 250, 299, 100, 506, 1609005)
+        for c in (3, 10, 200, 250, 299, 100, 506, 1609005)
     ],
     # Zalo OA codes (HTTP 200, error in the body)
     ("zalo", {"code": -32}, R),

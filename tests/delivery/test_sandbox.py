@@ -146,3 +146,67 @@ async def test_reply_lost_never_duplicates_and_read_back_resolves_it(db, loss_ra
     needs_review = sum(v for k, v in states.items() if k.endswith("needs_review"))
     assert needs_review <= lost_replies
     assert sum(v for k, v in states.items() if k.endswith(":sent")) + needs_review == total
+
+
+async def test_a_facebook_policy_block_retries_later_and_the_page_keeps_posting(db):
+    """Graph 368 ("temporarily blocked for policy"): that post waits and is tried again much
+    later; the Page is not stopped, and its other posts and other Pages go out."""
+    from datetime import UTC, datetime
+
+    from publisher.store.delivery_sql import ACCOUNT
+
+    repo, accounts = seed(db)
+    service = DeliveryService(
+        db, repo, schedule_rules=ScheduleFile(stagger_seconds=0, default={"quiet_hours": []})
+    )
+    service.route_article(store_article(db))
+    blocked = accounts["01.facebook"]
+    sandbox = make_app(
+        fault_spec={
+            "faults": [
+                {
+                    "platform": "facebook",
+                    "account": blocked.external_id,
+                    "kind": "error",
+                    "code": 368,
+                    "next": 1,
+                }
+            ]
+        }
+    )
+    started = datetime.now(UTC)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox), base_url=SANDBOX
+    ) as http:
+        channels = {
+            p.value: c for p, c in load_channels(http, SANDBOX).items() if p is Platform.FACEBOOK
+        }
+        worker = Worker(
+            service.store,
+            channels,
+            accounts.get,
+            token_for,
+            WorkerConfig(owner="w", request_timeout_s=10),
+            prepare=AdaptingPreparer(db, channels, repo.get_unit),
+        )
+        await worker.run(until_idle=True)
+    with db.connect() as conn:
+        status = conn.execute(
+            sa.select(ACCOUNT.c.status).where(ACCOUNT.c.id == blocked.id)
+        ).scalar_one()
+        row = conn.execute(
+            sa.select(D.c.state, D.c.error_kind, D.c.due_at, D.c.last_error).where(
+                D.c.account_id == blocked.id
+            )
+        ).one()
+        sent = conn.execute(
+            sa.select(sa.func.count()).where(D.c.platform == "facebook", D.c.state == "sent")
+        ).scalar()
+    assert status == "active"  # not auth_failed: the Page keeps publishing
+    assert row.state == "retry_wait"
+    assert row.error_kind == "before_send"
+    due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
+    assert (due - started).total_seconds() >= 3600  # Meta: wait, then retry
+    assert "368" in row.last_error
+    assert sent == UNITS - 1
+    assert len(sandbox.state.sandbox.ledger) == UNITS - 1

@@ -18,6 +18,7 @@ from publisher.secrets import EncryptedTokenStore, SecretStore
         ("youtube", "http://127.0.0.1:9/clip.mp4"),
         ("youtube", "http://169.254.169.254/latest/meta-data"),
         ("facebook", "http://10.0.0.7/photo.jpg"),
+        ("telegram", "http://10.0.0.7/photo.jpg"),
     ],
 )
 async def test_media_urls_from_articles_cannot_reach_private_addresses(
@@ -27,8 +28,8 @@ async def test_media_urls_from_articles_cannot_reach_private_addresses(
     async with httpx.AsyncClient() as http:
         channels = build_channels(http, None, SecretStore(engine, None))
         channel = channels[platform]
-        # Facebook keeps its fetcher in its image cache; YouTube holds it directly.
-        holder = channel.images if platform == "facebook" else channel  # type: ignore[attr-defined]
+        # Facebook and Telegram keep their fetcher in an image cache; YouTube holds it directly.
+        holder = channel if platform == "youtube" else channel.images  # type: ignore[attr-defined]
         fetch = holder.fetch
         assert fetch is not None
         with pytest.raises(FetchError):

@@ -62,3 +62,11 @@ def test_retries_are_bounded_and_never_past_expiry():
     ok = decide(ErrorKind.BEFORE_SEND, retries_done=1, now=NOW, draw=0.25)
     assert ok.action is Action.RETRY
     assert ok.at == NOW + timedelta(seconds=15)
+
+
+def test_a_safe_refusal_with_a_stated_wait_waits_that_long():
+    # Facebook 368 (temporarily blocked for policy) is refused, so safe to retry, and the
+    # channel states a long wait: our short backoff must not replace it.
+    d = decide(ErrorKind.BEFORE_SEND, retries_done=0, now=NOW, draw=0.0, retry_after_s=3600)
+    assert d.action is Action.RETRY
+    assert d.at == NOW + timedelta(seconds=3600)
