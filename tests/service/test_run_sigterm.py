@@ -63,7 +63,10 @@ def test_sigterm_leaves_nothing_claimed_or_sending(tmp_path: Path, sandbox: str)
     env.update(PUBLISHER_HOME=str(tmp_path / "home"), PUBLISHER_SANDBOX_URL=sandbox)
     assert publisher(env, "init").returncode == 0
     (tmp_path / "home" / "config" / "schedule.toml").write_text(
-        "stagger_seconds = 20\n[default]\nquiet_hours = []\n", encoding="utf-8"
+        # Spread over two minutes, so work remains when SIGTERM comes even on a loaded machine
+        # (with 20 s a busy machine sent everything before the first status check).
+        "stagger_seconds = 120\nurgent_stagger_seconds = 120\n[default]\nquiet_hours = []\n",
+        encoding="utf-8",
     )
     directive = next(SAMPLES.glob("directive-*.json"))
     ingested = publisher(env, "ingest", str(directive), "--kind", "directive", "--json")
