@@ -107,7 +107,7 @@ class ConnectRequest:
     def resolved_id(self) -> str:
         if self.account_id:
             return self.account_id
-        external = re.sub(r"[^A-Za-z0-9._:-]", "-", self.external_id.strip())
+        external = re.sub(r"[^A-Za-z0-9._:-]+", "-", self.external_id.strip()).strip("-")
         return f"{self.unit_code}.{self.platform}.{external}"[:128]
 
 
