@@ -339,6 +339,7 @@ class AccountService:
         """Ask the platform, then store the account (origin "connected") and its sealed
         secret with the audit event in one transaction. A failed check stores nothing."""
         actor = actor_label or username
+        remember(credentials)  # whatever happens next, it is never printed or logged
         try:
             return await self._connect(request, credentials, username, actor, audit_details)
         except PermissionDenied as refusal:
@@ -610,6 +611,7 @@ class AccountService:
         """Check the new credentials first; only if the platform accepts them replace the
         stored secret (atomically, with the audit event). The old one stays otherwise."""
         actor = actor_label or username
+        remember(credentials)
         try:
             return await self._rotate(account_id, credentials, username, actor, audit_details)
         except PermissionDenied as refusal:
