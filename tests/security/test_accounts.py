@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from account_fakes import (
@@ -26,7 +27,10 @@ from account_fakes import (
 )
 from sec_helpers import SAMPLE_CONFIG, raw_database_bytes
 
-from channels.base import Credentials
+from channels.base import Channel, Credentials
+from channels.registry import load_channels
+from channels.sandbox import make_app
+from channels.telegram import TelegramChannel
 from publisher.accounts import AccountService, CheckFailed, ConnectRequest, webhook_step
 from publisher.audit import verify_database
 from publisher.domain import AccountStatus, ChannelAccount, Platform, Role, RoleGrant, User
@@ -521,3 +525,40 @@ async def test_secrets_never_reach_output_logs_audit_or_raw_database_bytes(
     for secret in ALL_SECRETS:
         assert secret not in text, secret
         assert secret.encode() not in raw, secret
+
+
+# --- against the sandbox emulator ----------------------------------------------------------------
+
+SANDBOX = "http://sandbox"
+
+
+@pytest.mark.skipif(
+    TelegramChannel.check is Channel.check,
+    reason="TelegramChannel.check (getMe) is not implemented on this branch yet; the channel "
+    "branches bring it — this test then runs against the sandbox emulator",
+)
+async def test_connect_and_test_against_the_sandbox(world) -> None:
+    """The real Telegram plugin asks the in-process sandbox: a working bot token connects, a
+    revoked one stops the account, and the refusal stores nothing new."""
+    service, _, _ = world
+    sandbox = make_app()
+    token = "1000001:sandbox-connect-test"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox), base_url=SANDBOX
+    ) as http:
+        service.channels = {p.value: c for p, c in load_channels(http, SANDBOX).items()}
+        outcome = await service.connect(
+            request(external="@hanoi_sandbox"), Credentials(token), "quantri.hanoi"
+        )
+        assert outcome.ok, outcome.detail
+        assert service.secrets.get(outcome.account_id) == Credentials(token)
+        revoked = await http.post("/_sandbox/tokens/revoke", json={"tokens": [token]})
+        assert revoked.is_success
+        tested = await service.test(outcome.account_id, "quantri.hanoi")
+        assert tested.verdict == "refused"
+        assert row(service, outcome.account_id).status == "auth_failed"
+        with pytest.raises(CheckFailed):
+            await service.connect(
+                request(external="@other_sandbox"), Credentials(token), "quantri.hanoi"
+            )
+        assert row(service, "01.telegram.other_sandbox") is None
