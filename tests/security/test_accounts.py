@@ -37,6 +37,7 @@ from publisher.domain import AccountStatus, ChannelAccount, Platform, Role, Role
 from publisher.secrets import Keyring, SecretStore, generate_key
 from publisher.service import NotFound, PermissionDenied, ServiceError
 from publisher.settings import ConfigError, load_config
+from publisher.store.engine import make_engine, upgrade
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import AuditEventRow, ChannelAccountRow, DeliveryRow, table_of
 from publisher.workspace import sync_directory
@@ -562,3 +563,37 @@ async def test_connect_and_test_against_the_sandbox(world) -> None:
                 request(external="@other_sandbox"), Credentials(token), "quantri.hanoi"
             )
         assert row(service, "01.telegram.other_sandbox") is None
+
+
+@pytest.mark.postgres
+async def test_connect_rotate_remove_and_reload_on_postgresql(postgres_url: str) -> None:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        repository = SqlRepository(engine)
+        sync_directory(load_config(SAMPLE_CONFIG), repository)
+        repository.upsert_users([HANOI_ADMIN])
+        secrets = SecretStore(engine, Keyring.from_texts([generate_key()], "test"))
+        service = AccountService(engine, repository, secrets, fake_channels(), clock=lambda: NOW)
+        await service.connect(request(), Credentials(GOOD), "quantri.hanoi")
+        with pytest.raises(PermissionDenied):
+            await service.connect(request("79", "@hcm"), Credentials(GOOD), "quantri.hanoi")
+        with pytest.raises(CheckFailed):
+            await service.rotate("01.telegram.hanoi_news", Credentials(BAD), "quantri.hanoi")
+        assert secrets.get("01.telegram.hanoi_news") == Credentials(GOOD)
+        add_deliveries(engine, "01.telegram.hanoi_news", "01", ["pending", "sent"])
+        removed = service.remove("01.telegram.hanoi_news", "gỡ", "quantri.hanoi")
+        assert removed.cancelled == 1
+        sync_directory(load_config(SAMPLE_CONFIG), repository)
+        assert row(service, "01.telegram.hanoi_news").status == "disabled"
+        assert row(service, "01.telegram.hanoi_news").origin == "connected"
+        actions = [e.action for e in events(service) if e.target.startswith("account:")]
+        assert actions == [
+            "account_connected",
+            "refused",
+            "account_rotate_failed",
+            "account_removed",
+        ]
+        assert verify_database(engine).ok
+    finally:
+        engine.dispose()
