@@ -386,7 +386,8 @@ class AccountService:
         account_id = request.resolved_id()
         if self.directory.get_unit(request.unit_code) is None:
             raise NotFound(f'--unit: unknown unit "{request.unit_code}"')
-        self._require(user, request.unit_code, "connect", f"account:{account_id}")
+        # No account row exists yet: connect events name the unit (so its admins see them).
+        self._require(user, request.unit_code, "connect", f"unit:{request.unit_code}")
         with self.engine.connect() as conn:
             self._refuse_duplicates(conn, account_id, request.platform, request.external_id)
         self._need_keyring()
@@ -402,6 +403,7 @@ class AccountService:
         )
         verdict, detail, check = await self._ask(channel, account, credentials)
         base = {
+            "account": account_id,
             "unit": account.unit_code,
             "platform": account.platform.value,
             "external_id": account.external_id,
@@ -411,7 +413,7 @@ class AccountService:
             self._audit_alone(
                 actor,
                 "account_connect_failed",
-                f"account:{account_id}",
+                f"unit:{account.unit_code}",
                 verdict=verdict,
                 detail=detail,
                 **base,
@@ -433,7 +435,7 @@ class AccountService:
                 self._audit_alone(
                     actor,
                     "account_connect_failed",
-                    f"account:{account_id}",
+                    f"unit:{account.unit_code}",
                     verdict="after_connect",
                     detail=reason,
                     **base,
@@ -444,44 +446,13 @@ class AccountService:
                     verdict="unavailable",
                 ) from None
         key_id, ciphertext = self.secrets.seal_for(account_id, stored)
-        now = self.clock()
-        with self._write() as conn:
-            self._refuse_duplicates(conn, account_id, request.platform, request.external_id)
-            conn.execute(
-                sa.insert(ACCOUNT).values(
-                    id=account_id,
-                    unit_code=account.unit_code,
-                    platform=account.platform.value,
-                    external_id=account.external_id,
-                    display_name=account.display_name,
-                    credentials_ref="store:",
-                    token_expires_at=check.expires_at,
-                    status=AccountStatus.ACTIVE.value,
-                    language=account.language,
-                    secret_ciphertext=ciphertext,
-                    secret_key_id=key_id,
-                    status_reason=None,
-                    updated_at=now,
-                    origin=ORIGIN_CONNECTED,
-                    connected_by=actor,
-                    connected_at=now,
-                    checked_at=now,
-                    check_detail=detail,
-                )
-            )
-            self._audit(
-                conn,
-                actor,
-                "account_connected",
-                f"account:{account_id}",
-                key_id=key_id,
-                detail=detail,
-                token_expires_at=check.expires_at.isoformat() if check.expires_at else None,
-                scopes=list(check.scopes),
-                traded=check.credentials is not None,
-                language=account.language,
-                **base,
-            )
+        try:
+            with self._write() as conn:
+                self._store_connected(conn, account, check, detail, key_id, ciphertext, actor, base)
+        except sa.exc.IntegrityError:
+            raise ServiceError(
+                f"account {account_id} was created by someone else meanwhile; nothing was stored"
+            ) from None
         return CheckOutcome(
             account_id,
             account.unit_code,
@@ -492,6 +463,55 @@ class AccountService:
             check.expires_at,
             tuple(check.scopes),
             key_id=key_id,
+        )
+
+    def _store_connected(
+        self,
+        conn: sa.Connection,
+        account: ChannelAccount,
+        check: AccountCheck,
+        detail: str,
+        key_id: str,
+        ciphertext: str,
+        actor: str,
+        base: Mapping[str, Any],
+    ) -> None:
+        now = self.clock()
+        self._refuse_duplicates(conn, account.id, account.platform.value, account.external_id)
+        conn.execute(
+            sa.insert(ACCOUNT).values(
+                id=account.id,
+                unit_code=account.unit_code,
+                platform=account.platform.value,
+                external_id=account.external_id,
+                display_name=account.display_name,
+                credentials_ref="store:",
+                token_expires_at=check.expires_at,
+                status=AccountStatus.ACTIVE.value,
+                language=account.language,
+                secret_ciphertext=ciphertext,
+                secret_key_id=key_id,
+                status_reason=None,
+                updated_at=now,
+                origin=ORIGIN_CONNECTED,
+                connected_by=actor,
+                connected_at=now,
+                checked_at=now,
+                check_detail=detail,
+            )
+        )
+        self._audit(
+            conn,
+            actor,
+            "account_connected",
+            f"account:{account.id}",
+            key_id=key_id,
+            detail=detail,
+            token_expires_at=check.expires_at.isoformat() if check.expires_at else None,
+            scopes=list(check.scopes),
+            traded=check.credentials is not None,
+            language=account.language,
+            **base,
         )
 
     def _refuse_duplicates(

@@ -40,6 +40,7 @@ from publisher.settings import ConfigError, load_config
 from publisher.store.engine import make_engine, upgrade
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import AuditEventRow, ChannelAccountRow, DeliveryRow, table_of
+from publisher.views import Views
 from publisher.workspace import sync_directory
 
 ACCOUNT = table_of(ChannelAccountRow)
@@ -320,6 +321,22 @@ async def test_an_after_connect_step_runs_and_its_failure_stores_nothing(world) 
     assert row(service, "01.viber.pa:2") is None
 
 
+async def test_the_units_admins_see_its_account_events_and_others_do_not(world) -> None:
+    service, _, _ = world
+    await service.connect(request(), Credentials(GOOD), "quantri.hanoi")
+    with pytest.raises(CheckFailed):
+        await service.connect(request(external="@x"), Credentials(BAD), "quantri.hanoi")
+    with pytest.raises(PermissionDenied):
+        await service.connect(request("22", "@qn"), Credentials(GOOD), "quantri.hanoi")
+    views = Views(service.engine)
+    hanoi = {e.action for e in views.audit(HANOI_ADMIN).items}
+    assert {"account_connected", "account_connect_failed"} <= hanoi
+    quangninh = service.directory.get_user("quantri.quangninh")
+    assert quangninh is not None
+    seen = [(e.action, e.target) for e in views.audit(quangninh).items]
+    assert seen == [("refused", "unit:22")]  # the attempt on their unit, nothing of Hà Nội's
+
+
 # --- test --------------------------------------------------------------------------------------
 
 
@@ -587,12 +604,12 @@ async def test_connect_rotate_remove_and_reload_on_postgresql(postgres_url: str)
         sync_directory(load_config(SAMPLE_CONFIG), repository)
         assert row(service, "01.telegram.hanoi_news").status == "disabled"
         assert row(service, "01.telegram.hanoi_news").origin == "connected"
-        actions = [e.action for e in events(service) if e.target.startswith("account:")]
-        assert actions == [
-            "account_connected",
-            "refused",
-            "account_rotate_failed",
-            "account_removed",
+        mine = [(e.action, e.target) for e in events(service) if e.actor == "quantri.hanoi"]
+        assert mine == [
+            ("account_connected", "account:01.telegram.hanoi_news"),
+            ("refused", "unit:79"),
+            ("account_rotate_failed", "account:01.telegram.hanoi_news"),
+            ("account_removed", "account:01.telegram.hanoi_news"),
         ]
         assert verify_database(engine).ok
     finally:
