@@ -3,6 +3,7 @@ is audited, and that no secret ever reaches output, logs or the database in plai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,15 @@ from publisher.accounts import AccountService, CheckFailed, ConnectRequest, webh
 from publisher.audit import verify_database
 from publisher.domain import AccountStatus, ChannelAccount, Platform, Role, RoleGrant, User
 from publisher.secrets import Keyring, SecretStore, generate_key
-from publisher.service import NotFound, PermissionDenied, ServiceError
+from publisher.service import DeliveryService, NotFound, PermissionDenied, ServiceError
 from publisher.settings import ConfigError, load_config
 from publisher.store.engine import make_engine, upgrade
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import AuditEventRow, ChannelAccountRow, DeliveryRow, table_of
 from publisher.views import Views
 from publisher.workspace import sync_directory
+from tui.backend import CoreBackend
+from tui.ports import ActionRefused
 
 ACCOUNT = table_of(ChannelAccountRow)
 AUDIT = table_of(AuditEventRow)
@@ -614,3 +617,44 @@ async def test_connect_rotate_remove_and_reload_on_postgresql(postgres_url: str)
         assert verify_database(engine).ok
     finally:
         engine.dispose()
+
+
+# --- the TUI's real backend ------------------------------------------------------------------
+
+
+async def test_the_tui_backend_runs_the_use_cases_off_the_ui_thread(world) -> None:
+    """CoreBackend runs each account use case in a worker thread with its own event loop and
+    HTTP client (as the screen calls it), and turns refusals into ActionRefused."""
+    service, channels, _ = world
+
+    def accounts(http: httpx.AsyncClient) -> AccountService:
+        return AccountService(
+            service.engine, service.directory, service.secrets, channels, clock=lambda: NOW
+        )
+
+    backend = CoreBackend(
+        service.engine, DeliveryService(service.engine, service.directory), {}, accounts
+    )
+    hanoi, editor = HANOI_ADMIN, service.directory.get_user("bientap.hanoi")
+    assert editor is not None
+    outcome = await asyncio.to_thread(
+        backend.connect_account, hanoi, request("S01001", "@hk"), f"  {GOOD}\n"
+    )
+    assert outcome.account_id == "S01001.telegram.hk"
+    assert service.secrets.get("S01001.telegram.hk") == Credentials(GOOD)
+    with pytest.raises(ActionRefused) as bad:
+        await asyncio.to_thread(backend.rotate_account, hanoi, "S01001.telegram.hk", BAD)
+    assert "the old ones are kept" in bad.value.reason
+    assert BAD not in bad.value.reason
+    with pytest.raises(ActionRefused, match="JSON"):
+        await asyncio.to_thread(backend.connect_account, hanoi, request(), '{"token": 1}')
+    with pytest.raises(ActionRefused, match="may not test"):
+        await asyncio.to_thread(backend.test_account, editor, "S01001.telegram.hk")
+    tested = await asyncio.to_thread(backend.test_account, hanoi, "S01001.telegram.hk")
+    assert tested.ok
+    removed = await asyncio.to_thread(backend.remove_account, hanoi, "S01001.telegram.hk", "gỡ")
+    assert removed.secret_deleted
+    views = {v.account.id: v for v in Views(service.engine).accounts(hanoi, NOW)}
+    assert views["S01001.telegram.hk"].origin == "connected"
+    assert views["S01001.telegram.hk"].checked_at == NOW
+    assert views["S01001.telegram.hk"].account.status is AccountStatus.DISABLED
