@@ -95,6 +95,14 @@ class CheckFailed(ServiceError):
         self.verdict = verdict
 
 
+class InvalidRequest(ServiceError):
+    """A connect request with bad fields: one line per problem, each naming the field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectRequest:
     unit_code: str
@@ -314,9 +322,9 @@ class AccountService:
             return "unavailable", detail, None
         except httpx.HTTPError as error:
             return "unavailable", redact.redact(f"{type(error).__name__}: {error}"), None
-        detail = redact.redact(check.detail)
         if check.credentials is not None:
             remember(check.credentials)  # durable credentials traded by the platform
+        detail = redact.redact(check.detail)
         return ("ok" if check.ok else "refused"), detail, check
 
     def _need_keyring(self) -> None:
@@ -381,7 +389,7 @@ class AccountService:
     ) -> CheckOutcome:
         problems = self._validate(request)
         if problems:
-            raise ServiceError("; ".join(problems))
+            raise InvalidRequest(problems)
         user = self._user(username)
         account_id = request.resolved_id()
         if self.directory.get_unit(request.unit_code) is None:

@@ -26,6 +26,7 @@ from publisher.accounts import (
     CheckFailed,
     CheckOutcome,
     ConnectRequest,
+    InvalidRequest,
     RemoveOutcome,
 )
 from publisher.cli.common import UserError, print_problems
@@ -137,6 +138,8 @@ def _run(
         except CheckFailed as failed:
             print_problems([redact.redact(str(failed))])
             raise typer.Exit(2 if failed.verdict == "refused" else 1) from None
+        except InvalidRequest as invalid:
+            raise UserError([redact.redact(line) for line in invalid.problems]) from None
         except ServiceError as error:
             raise UserError(redact.redact(str(error))) from None
     finally:

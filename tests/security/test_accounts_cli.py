@@ -228,3 +228,14 @@ def test_an_accounts_toml_entry_clashing_with_a_connected_account_stops_init(
     assert "accounts.toml: account[" in clash.err
     assert '"S01001.new" is a connected account' in clash.err
     assert account_row(home, "S01001.new").platform == "facebook"
+
+
+def test_each_bad_field_gets_its_own_line(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = run(
+        monkeypatch, "accounts", "connect", "--unit", "01", "--platform", "myspace",
+        "--external-id", " ", "--language", "Vietnamese", "--token-stdin", "--as", "admin",
+        stdin=GOOD,
+    )  # fmt: skip
+    assert ran.code == 2
+    lines = ran.err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["--platform", "--external-id", "--language"]
