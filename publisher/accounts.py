@@ -588,7 +588,7 @@ class AccountService:
                     values["token_expires_at"] = check.expires_at
                 if status == AccountStatus.AUTH_FAILED.value:
                     values.update(status=AccountStatus.ACTIVE.value, status_reason=None)
-            elif verdict == "refused" and status == AccountStatus.ACTIVE.value:
+            elif verdict == "refused":  # active → auth_failed; an auth_failed one: why now
                 values.update(status=AccountStatus.AUTH_FAILED.value, status_reason=detail[:500])
             conn.execute(
                 sa.update(ACCOUNT)
