@@ -462,6 +462,12 @@ class SecretStore:
             self._audit(conn, actor, "account_secret_set", account_id, details)
         return key_id
 
+    def seal_for(self, account_id: str, credentials: Credentials) -> tuple[str, str]:
+        """(key id, ciphertext) for `credentials` on this account's row, for a caller that
+        writes the row itself in a larger transaction (`publisher.accounts`)."""
+        remember(credentials)
+        return seal(self.keyring, account_id, _serialise(credentials))
+
     def get(self, account_id: str) -> Credentials | None:
         with self.engine.connect() as conn:
             row = conn.execute(

@@ -154,6 +154,10 @@ class AccountView:
     account: ChannelAccount
     unit_name: str
     expires_in_days: float | None  # None: no expiry known
+    origin: str = "config"  # "config" (accounts.toml) or "connected" (by a unit admin)
+    checked_at: datetime | None = None  # the last time the platform was asked
+    check_detail: str | None = None  # what it said then (never a secret)
+    status_reason: str | None = None
 
     def expiring(self, within_days: float = 14.0) -> bool:
         return self.expires_in_days is not None and self.expires_in_days <= within_days
@@ -480,7 +484,17 @@ class Views:
                 language=r["language"],
             )
             days = None if expires is None else (expires - now).total_seconds() / 86400
-            views.append(AccountView(account, r["_unit_name"], days))
+            views.append(
+                AccountView(
+                    account,
+                    r["_unit_name"],
+                    days,
+                    origin=r["origin"],
+                    checked_at=r["checked_at"],
+                    check_detail=r["check_detail"],
+                    status_reason=r["status_reason"],
+                )
+            )
         return views
 
     def pauses(self, now: datetime) -> list[Pause]:

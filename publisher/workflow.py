@@ -28,6 +28,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     PAUSE = "pause"
     RESUME = "resume"
+    MANAGE_ACCOUNTS = "manage_accounts"  # connect, test, rotate, remove channel accounts
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from publisher.settings import Config, load_config
+from publisher.settings import Config, ConfigError, load_config
 from publisher.store import engine as store_engine
 from publisher.store.sql import SqlRepository
 
@@ -72,7 +72,17 @@ class Workspace:
 
 
 def sync_directory(config: Config, repository: SqlRepository) -> None:
-    """Bring the database's directory (units, users, accounts, sources) in line with config."""
+    """Bring the database's directory (units, users, accounts, sources) in line with config.
+
+    Accounts connected by unit admins (`publisher accounts connect`) are not config's: they are
+    left as they are, and an accounts.toml entry that would overwrite or duplicate one is
+    refused (`ConfigError`, nothing loaded) — see `publisher.accounts`.
+    """
+    from publisher.accounts import connected_conflicts
+
+    problems = connected_conflicts(repository.engine, config.accounts)
+    if problems:
+        raise ConfigError(problems)
     repository.upsert_units(config.units)
     repository.upsert_users(config.users)
     repository.upsert_accounts(config.accounts)

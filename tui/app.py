@@ -41,6 +41,7 @@ SCREENS: dict[str, str] = {
     "problems": "tui.screens.problems:ProblemsScreen",
     "audit": "tui.screens.audit:AuditScreen",
     "plan": "tui.screens.plan:PlanScreen",
+    "accounts": "tui.screens.accounts:AccountsScreen",
 }
 
 
@@ -66,6 +67,7 @@ class PublisherApp(App[None]):
         Key("f5", "go('problems')", "Problems", key_display="F5"),
         Key("f6", "go('audit')", "Audit", key_display="F6"),
         Key("f7", "go('plan')", "Plan", key_display="F7"),
+        Key("f8", "go('accounts')", "Accounts", key_display="F8"),
         Key("f9", "toggle_language", "English", key_display="F9"),
         Key("ctrl+q", "quit", "Quit", show=False, priority=True),
     )

@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import httpx
 import sqlalchemy as sa
 
-from channels.base import Channel, Template
+from channels.base import Channel, Credentials, Template
+from publisher import redact
+from publisher.accounts import AccountService, CheckOutcome, ConnectRequest, RemoveOutcome
 from publisher.domain import Pause, PauseScope, Platform, Unit, User
 from publisher.plan_import import PlanRow
 from publisher.reports import Coverage, ReportError
+from publisher.secrets import SecretsError, credentials_from_text
 from publisher.service import DeliveryService, ServiceError
 from publisher.text import utf8_length, utf16_length, x_weighted_length
 from publisher.views import (
@@ -30,6 +35,9 @@ from publisher.views import (
 from tui.ports import ActionRefused, ChannelPreview
 
 R = TypeVar("R")
+# Builds the account use cases over an HTTP client made for one call (checks run in a worker
+# thread with their own event loop, so the client cannot outlive the call).
+AccountServiceFactory = Callable[[httpx.AsyncClient], AccountService]
 HASHTAG = re.compile(r"#\w+")
 TEXT_FIELDS = ("message", "text", "caption", "description")
 LINK_FIELDS = ("link", "url")
@@ -100,11 +108,13 @@ class CoreBackend:
         engine: sa.Engine,
         service: DeliveryService,
         channels: Mapping[Platform, Channel],
+        accounts: AccountServiceFactory | None = None,
     ) -> None:
         self.engine = engine
         self.views = Views(engine)
         self.service = service
         self.channels = channels
+        self.account_service = accounts
 
     @staticmethod
     def _decide(action: Callable[[], R]) -> R:
@@ -203,3 +213,44 @@ class CoreBackend:
         """Save a checked plan through the service: every row in one transaction, or none
         (the refusal names the row). Posts missing at a unit are created there."""
         return self._decide(lambda: self.service.apply_plan(rows, user.username)).rows
+
+    # --- channel accounts --------------------------------------------------------------
+
+    def _accounts(self, use: Callable[[AccountService], Awaitable[R]]) -> R:
+        """Run one account use case (called off the UI thread, so it has its own loop)."""
+        factory = self.account_service
+        if factory is None:
+            raise ActionRefused("channel accounts cannot be managed from this session")
+
+        async def go() -> R:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+                return await use(factory(http))
+
+        try:
+            return asyncio.run(go())
+        except ServiceError as refused:  # CheckFailed and PermissionDenied included
+            raise ActionRefused(redact.redact(str(refused))) from None
+
+    @staticmethod
+    def _secret(secret: str) -> Credentials:
+        try:
+            return credentials_from_text(secret, "secret")
+        except SecretsError as error:
+            raise ActionRefused(redact.redact(str(error))) from None
+
+    def connect_account(self, user: User, request: ConnectRequest, secret: str) -> CheckOutcome:
+        credentials = self._secret(secret)
+        return self._accounts(lambda s: s.connect(request, credentials, user.username))
+
+    def test_account(self, user: User, account_id: str) -> CheckOutcome:
+        return self._accounts(lambda s: s.test(account_id, user.username))
+
+    def rotate_account(self, user: User, account_id: str, secret: str) -> CheckOutcome:
+        credentials = self._secret(secret)
+        return self._accounts(lambda s: s.rotate(account_id, credentials, user.username))
+
+    def remove_account(self, user: User, account_id: str, reason: str) -> RemoveOutcome:
+        async def remove(service: AccountService) -> RemoveOutcome:
+            return service.remove(account_id, reason, user.username)
+
+        return self._accounts(remove)

@@ -12,6 +12,7 @@ import typer
 
 from publisher import redact
 from publisher.cli import (
+    accounts_cmd,
     channels_cmd,
     delivery_cmd,
     ingest_cmd,
@@ -52,6 +53,7 @@ for module in (
     tui_cmd,
     reports_cmd,
     security_cmd,
+    accounts_cmd,
 ):
     module.register(app)
 
@@ -59,7 +61,10 @@ for module in (
 def main() -> None:
     """Entry point: turn known errors into exit codes and one line each, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a `typer.Exit` code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as error:
         print_problems(redact.redact(line) for line in error.problems)
         sys.exit(2)

@@ -49,7 +49,7 @@ def _store(workspace: Workspace) -> SecretStore:
     return SecretStore(workspace.engine(), keyring)
 
 
-def _read_secret() -> str:
+def read_secret_input() -> str:
     if sys.stdin.isatty():
         return getpass.getpass("Token (input hidden; or a JSON object with token and extra): ")
     data = sys.stdin.read(MAX_SECRET_BYTES + 1)
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
                 "not 'store:'; a stored token would never be used"
             )
         try:
-            credentials: Credentials = credentials_from_text(_read_secret(), "stdin")
+            credentials: Credentials = credentials_from_text(read_secret_input(), "stdin")
             key_id = store.put(
                 account_id,
                 credentials,

@@ -36,7 +36,10 @@ def register(app: typer.Typer) -> None:
         copied = workspace.create()
         config = _load(workspace)
         workspace.upgrade_database()
-        sync_directory(config, workspace.repository())
+        try:
+            sync_directory(config, workspace.repository())
+        except ConfigError as error:
+            raise UserError(error.problems) from None
         console = Console()
         console.print(f"Thư mục làm việc · working folder: [bold]{workspace.home}[/]")
         console.print(f"  configuration files copied: {len(copied)} (existing files kept)")

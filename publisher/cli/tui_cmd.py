@@ -17,8 +17,11 @@ from publisher.cli.common import UserError
 from publisher.settings.workflow import ScheduleFile
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from publisher.domain import User
-    from tui.backend import CoreBackend
+    from publisher.workspace import Workspace
+    from tui.backend import AccountServiceFactory, CoreBackend
 
 LANGUAGE_ENV = "PUBLISHER_TUI_LANG"
 
@@ -37,6 +40,33 @@ def _quiet_hours(schedule: ScheduleFile) -> tuple[int, int]:
         return (0, 0)
     start, end = spans[0].split("-")
     return int(start.split(":")[0]), int(end.split(":")[0])
+
+
+def account_service_factory(workspace: Workspace, engine: sa.Engine) -> AccountServiceFactory:
+    """The account use cases for the TUI's account screen: fresh channels per call over the
+    session's engine (real platforms, or the sandbox when PUBLISHER_SANDBOX_URL is set).
+    Without a master key, connect and rotate say so when used; test and remove still work."""
+    import httpx
+
+    from channels.registry import sandbox_url_from_env
+    from publisher.accounts import AccountService
+    from publisher.runtime import build_channels
+    from publisher.secrets import Keyring, SecretsError, SecretStore, load_keyring
+    from publisher.store.sql import SqlRepository
+
+    keyring: Keyring | None
+    try:
+        keyring = load_keyring(os.environ, workspace.home)
+    except SecretsError:
+        keyring = None
+    repository = SqlRepository(engine)
+    secrets = SecretStore(engine, keyring)
+
+    def build(http: httpx.AsyncClient) -> AccountService:
+        channels = build_channels(http, sandbox_url_from_env(), secrets)
+        return AccountService(engine, repository, secrets, channels)
+
+    return build
 
 
 @contextmanager
@@ -79,7 +109,12 @@ def open_session(as_user: str | None) -> Iterator[Session]:
     service = DeliveryService.from_config(engine, repository, config)
     http = httpx.AsyncClient()  # adapt() never sends; the channels only hold it
     try:
-        backend = CoreBackend(engine, service, load_channels(http))
+        backend = CoreBackend(
+            engine,
+            service,
+            load_channels(http),
+            accounts=account_service_factory(workspace, engine),
+        )
         yield Session(identity.user, backend, _quiet_hours(schedule))
     finally:
         asyncio.run(http.aclose())

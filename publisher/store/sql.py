@@ -273,7 +273,11 @@ class SqlRepository:
     def upsert_accounts(self, accounts: Iterable[ChannelAccount]) -> None:
         with self.session() as session:
             for account in accounts:
-                row = session.get(ChannelAccountRow, account.id) or ChannelAccountRow(
+                existing = session.get(ChannelAccountRow, account.id)
+                if existing is not None and existing.origin != "config":
+                    # Connected by a unit admin: config never overwrites it (publisher.accounts).
+                    raise ValueError(f"account {account.id} is a connected account, not config's")
+                row = existing or ChannelAccountRow(
                     id=account.id,
                     unit_code=account.unit_code,
                     platform=account.platform.value,

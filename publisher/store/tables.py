@@ -108,6 +108,16 @@ class ChannelAccountRow(SQLModel, table=True):
     secret_key_id: str | None = None
     status_reason: str | None = None
     updated_at: datetime | None = _time()
+    # Where the account comes from: "config" (accounts.toml, loaded by `init`) or "connected"
+    # (`publisher accounts connect` / the TUI, by a unit admin; a config load never touches it).
+    origin: str = Field(
+        default="config", max_length=16, sa_column_kwargs={"server_default": "config"}
+    )
+    connected_by: str | None = None
+    connected_at: datetime | None = _time()
+    # The last time the platform was asked whether the credentials work, and what it said.
+    checked_at: datetime | None = _time()
+    check_detail: str | None = None
 
 
 class SourceRow(SQLModel, table=True):

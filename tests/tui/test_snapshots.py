@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from tui_fakes import ADMIN, FakeBackend, build, settle
+from tui_fakes import ADMIN, ADMIN_HN, NOW, FakeBackend, build, settle
+
+from publisher.domain import AccountStatus
 
 SIZE = (120, 36)
 
@@ -46,3 +49,18 @@ def test_coverage_looks_right(snap_compare: Any) -> None:
 def test_queue_in_english_looks_right(snap_compare: Any) -> None:
     app = build(FakeBackend.sample(), language="en")
     assert snap_compare(app, terminal_size=SIZE, run_before=before())
+
+
+def test_channel_accounts_look_right(snap_compare: Any) -> None:
+    fake = FakeBackend.sample()
+    zalo = next(a for a in fake.accounts_list if a.id == "01.zalo")
+    fake._replace_account(replace(zalo, status=AccountStatus.AUTH_FAILED))
+    fake.origins["01.zalo"] = "connected"
+    fake.checked["01.zalo"] = NOW
+    app = build(fake, user=ADMIN_HN)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before("f8", "down"))
+
+
+def test_connect_form_looks_right(snap_compare: Any) -> None:
+    app = build(FakeBackend.sample(), user=ADMIN_HN)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before("f8", "c"))

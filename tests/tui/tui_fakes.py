@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels.base import Problem, Severity
+from publisher.accounts import CheckOutcome, ConnectRequest, RemoveOutcome
 from publisher.domain import (
     AccountStatus,
     Article,
@@ -58,6 +59,7 @@ APPROVER_HN = User(
     "Lãnh đạo duyệt tin Hà Nội",
     (RoleGrant("01", Role.APPROVER), RoleGrant("01", Role.EDITOR)),
 )
+ADMIN_HN = User("quantri.hanoi", "Quản trị Hà Nội", (RoleGrant("01", Role.ADMIN),))
 EDITOR_HN = User("bientap.hanoi", "Biên tập viên Hà Nội", (RoleGrant("01", Role.EDITOR),))
 
 TITLES = [
@@ -80,6 +82,9 @@ class FakeBackend:
     events: list[AuditView] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)
     calls: list[tuple[str, object]] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # account id → token
+    checked: dict[str, datetime] = field(default_factory=dict)  # account id → last check
+    origins: dict[str, str] = field(default_factory=dict)  # account id → "connected"
 
     # --- seeding ---------------------------------------------------------------------
 
@@ -318,6 +323,9 @@ class FakeBackend:
                 a,
                 names[a.unit_code],
                 (a.token_expires_at - now).total_seconds() / 86400 if a.token_expires_at else None,
+                origin=self.origins.get(a.id, "config"),
+                checked_at=self.checked.get(a.id),
+                check_detail="token ok" if a.id in self.checked else None,
             )
             for a in self.accounts_list
             if a.unit_code in visible
@@ -469,6 +477,97 @@ class FakeBackend:
             self._may(user, row.unit_code, (Role.EDITOR, Role.APPROVER))
         self.calls.append(("import_plan", len(rows)))
         return len(rows)
+
+    # --- channel accounts (admins only, within their reach; "bad" tokens are refused) ---
+
+    def _account(self, user: User, account_id: str) -> ChannelAccount:
+        account = next((a for a in self.accounts_list if a.id == account_id), None)
+        if account is None:
+            raise ActionRefused(f"không có tài khoản {account_id}")
+        self._may(user, account.unit_code, ())
+        return account
+
+    def _replace_account(self, account: ChannelAccount) -> None:
+        self.accounts_list = [account if a.id == account.id else a for a in self.accounts_list]
+
+    def connect_account(self, user: User, request: ConnectRequest, secret: str) -> CheckOutcome:
+        self._may(user, request.unit_code, ())
+        account_id = request.resolved_id()
+        if any(a.id == account_id for a in self.accounts_list):
+            raise ActionRefused(f"account {account_id} already exists; choose another --id")
+        if "bad" in secret:
+            raise ActionRefused(f"{account_id}: the platform refused it; nothing was stored")
+        self.accounts_list.append(
+            ChannelAccount(
+                account_id,
+                request.unit_code,
+                Platform(request.platform),
+                request.external_id,
+                request.display_name,
+                "store:",
+                self.now + timedelta(days=60),
+            )
+        )
+        self.secrets[account_id] = secret
+        self.checked[account_id] = self.now
+        self.origins[account_id] = "connected"
+        self.calls.append(("connect_account", (account_id, request.unit_code)))
+        self.record(user.username, "account_connected", f"account:{account_id}", {})
+        return CheckOutcome(
+            account_id, request.unit_code, request.platform, "ok", "token ok", "active"
+        )
+
+    def test_account(self, user: User, account_id: str) -> CheckOutcome:
+        account = self._account(user, account_id)
+        self.checked[account_id] = self.now
+        self.calls.append(("test_account", account_id))
+        if "bad" in self.secrets.get(account_id, ""):
+            self._replace_account(replace(account, status=AccountStatus.AUTH_FAILED))
+            return CheckOutcome(
+                account_id, account.unit_code, account.platform.value, "refused",
+                "invalid token", "auth_failed",
+            )  # fmt: skip
+        back = account.status is AccountStatus.AUTH_FAILED
+        held = sum(
+            1
+            for d in self.deliveries.values()
+            if d.account_id == account_id and d.state in ("pending", "retry_wait")
+        )
+        self._replace_account(replace(account, status=AccountStatus.ACTIVE))
+        return CheckOutcome(
+            account_id, account.unit_code, account.platform.value, "ok", "token ok", "active",
+            reactivated=back, held_deliveries=held,
+        )  # fmt: skip
+
+    def rotate_account(self, user: User, account_id: str, secret: str) -> CheckOutcome:
+        account = self._account(user, account_id)
+        if "bad" in secret:
+            raise ActionRefused(f"{account_id}: the platform refused it; the old ones are kept")
+        self.secrets[account_id] = secret
+        self.calls.append(("rotate_account", account_id))
+        self._replace_account(replace(account, status=AccountStatus.ACTIVE))
+        return CheckOutcome(
+            account_id, account.unit_code, account.platform.value, "ok", "token ok", "active"
+        )
+
+    def remove_account(self, user: User, account_id: str, reason: str) -> RemoveOutcome:
+        account = self._account(user, account_id)
+        if account.status is AccountStatus.DISABLED:
+            raise ActionRefused(f"account {account_id} is already removed")
+        self._replace_account(replace(account, status=AccountStatus.DISABLED))
+        self.secrets.pop(account_id, None)
+        cancelled = 0
+        for key, d in list(self.deliveries.items()):
+            if d.account_id == account_id and d.state in (
+                "awaiting_approval",
+                "pending",
+                "retry_wait",
+            ):
+                self.deliveries[key] = replace(d, state="cancelled")
+                cancelled += 1
+        self.calls.append(("remove_account", (account_id, reason)))
+        origin = self.origins.get(account_id, "config")
+        return RemoveOutcome(account_id, account.unit_code, origin, cancelled, 0, True)
 
 
 def build(fake: FakeBackend, user: User = APPROVER_HN, language: str = "vi") -> PublisherApp:

@@ -32,8 +32,10 @@ class PromptDialog(ModalScreen[str | None]):
         placeholder: str = "",
         hint: str = "",
         check: Check | None = None,
+        password: bool = False,
     ) -> None:
         super().__init__()
+        self.password = password  # a secret: typed masked, never shown
         self.title_text = title
         self.value = value
         self.placeholder = placeholder
@@ -43,7 +45,9 @@ class PromptDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
-            yield Input(self.value, placeholder=self.placeholder, id="dialog-input")
+            yield Input(
+                self.value, placeholder=self.placeholder, password=self.password, id="dialog-input"
+            )
             yield Static(self.hint, id="dialog-hint")
             yield Static("", id="dialog-error")
             with Horizontal(id="dialog-buttons"):
