@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,9 +19,10 @@ import httpx
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from channels.base import Channel
+from channels.base import Channel, InMemoryTokenStore, TokenStore
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
+from channels.viber import ViberChannel
 from channels.youtube import YouTubeChannel
 from channels.zalo import ZaloChannel
 from publisher.delivery.faults import FaultHook, no_fault
@@ -35,7 +36,7 @@ from publisher.ingest.normalize import SourceContext
 from publisher.ingest.pipeline import RecordReport
 from publisher.secrets import (
     CredentialResolver,
-    EncryptedZaloTokenStore,
+    EncryptedTokenStore,
     MasterKeyError,
     SecretStore,
     load_keyring,
@@ -43,6 +44,7 @@ from publisher.secrets import (
 from publisher.service import DeliveryService
 from publisher.settings import Config
 from publisher.settings.notify import SecretError, resolve_secret
+from publisher.store.broadcast_book import SqlBroadcastBook
 from publisher.store.ingest_sql import SqlIngestStore
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ArticleRow, table_of
@@ -178,12 +180,40 @@ def unrouted_articles(engine: sa.Engine) -> list[int]:
         return [int(row.id) for row in rows]
 
 
+PUBLIC_URL_ENV = "PUBLISHER_PUBLIC_URL"
+
+
+def public_url_from_env() -> str | None:
+    """`PUBLISHER_PUBLIC_URL`: where platforms reach `publisher run` (Viber's webhook)."""
+    value = os.environ.get(PUBLIC_URL_ENV, "").strip()
+    return value.rstrip("/") or None
+
+
+def renewing_token_store(secrets: SecretStore, sandbox: bool) -> TokenStore:
+    """Where channels keep tokens they renew: the encrypted store. Against the sandbox with
+    no master key (the demo), tokens are fake and kept in memory — said in the log."""
+    try:
+        secrets.keyring  # noqa: B018 - raises when there is no master key
+    except MasterKeyError:
+        if not sandbox:
+            raise
+        log.info("sandbox without a master key: renewed sandbox tokens are kept in memory")
+        return InMemoryTokenStore()
+    return EncryptedTokenStore(secrets)
+
+
 def build_channels(
-    http: httpx.AsyncClient, sandbox_url: str | None, secrets: SecretStore
+    http: httpx.AsyncClient,
+    sandbox_url: str | None,
+    secrets: SecretStore,
+    *,
+    zalo_broadcasts: Mapping[str, int] | None = None,
+    public_url: str | None = None,
 ) -> dict[str, Channel]:
     """Every registered channel. Media named by an article (images, videos) is fetched only
     through the project's safe fetcher (SSRF checks, size and time caps); Zalo keeps its
-    rotating refresh tokens in the encrypted store."""
+    rotating refresh tokens in the encrypted store and its broadcasts in the database; Viber
+    sets its webhook to `<public_url>/viber/webhook/<account>` when a post needs one."""
     sandbox = sandbox_url is not None
     image_policy = FetchPolicy(allow_private_network=sandbox)
     video_policy = FetchPolicy(
@@ -205,7 +235,15 @@ def build_channels(
         elif cls is YouTubeChannel:
             channel = YouTubeChannel(http, base_url, fetch=fetch_video)
         elif cls is ZaloChannel:
-            channel = ZaloChannel(http, base_url, token_store=EncryptedZaloTokenStore(secrets))
+            channel = ZaloChannel(
+                http,
+                base_url,
+                token_store=renewing_token_store(secrets, sandbox),
+                broadcasts=zalo_broadcasts,
+                broadcast_book=SqlBroadcastBook(secrets.engine),
+            )
+        elif cls is ViberChannel:
+            channel = ViberChannel(http, base_url, public_url=public_url, fetch=fetch_image)
         else:
             channel = cls(http, base_url)
         channels[Platform(cls.platform).value] = channel
@@ -240,7 +278,13 @@ def build_runtime(
         secrets=secrets,
         credentials=CredentialResolver(secrets),
         http=http,
-        channels=build_channels(http, sandbox_url, secrets),
+        channels=build_channels(
+            http,
+            sandbox_url,
+            secrets,
+            zalo_broadcasts=config.zalo_broadcasts,
+            public_url=public_url_from_env(),
+        ),
         sandbox_url=sandbox_url,
         clock=clock,
     )
