@@ -48,6 +48,7 @@ from publisher.store.broadcast_book import SqlBroadcastBook
 from publisher.store.ingest_sql import SqlIngestStore
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ArticleRow, table_of
+from publisher.viber_webhook import make_viber_webhook_app
 from publisher.workspace import Workspace
 
 log = logging.getLogger("publisher.runtime")
@@ -150,6 +151,10 @@ class Runtime:
         return make_intake_app(
             sources, self.ingest_store(), clock=self.clock, on_recorded=on_recorded
         )
+
+    def viber_webhook_app(self) -> Starlette:
+        """Viber's signed callbacks, checked with each account's token as the worker sees it."""
+        return make_viber_webhook_app(self.repository.get_account, self.credentials)
 
     async def aclose(self) -> None:
         await self.http.aclose()
