@@ -149,6 +149,10 @@ class SandboxSettings:
     youtube_daily_uploads: int = 100  # videos.insert bucket per channel per day
     zalo_processing_polls: int = 1  # verify answers -214 this many times first
     zalo_strict_rotation: bool = False  # old refresh token dies at once (worst case)
+    zalo_access_ttl_s: float = 90_000.0  # minted Zalo access tokens live 25 h
+    # an article is listed by getslice once processed: verify gave its id, or this long passed
+    zalo_processing_s: float = 0.0
+    zalo_broadcasts_per_month: int = 4  # the OA package's allowance (1, 4 or 6)
 
 
 @dataclass(frozen=True)
