@@ -195,15 +195,15 @@ def public_url_from_env() -> str | None:
 
 
 def renewing_token_store(secrets: SecretStore, sandbox: bool) -> TokenStore:
-    """Where channels keep tokens they renew: the encrypted store. Against the sandbox with
-    no master key (the demo), tokens are fake and kept in memory — said in the log."""
-    try:
-        secrets.keyring  # noqa: B018 - raises when there is no master key
-    except MasterKeyError:
-        if not sandbox:
-            raise
-        log.info("sandbox without a master key: renewed sandbox tokens are kept in memory")
-        return InMemoryTokenStore()
+    """Where channels keep tokens they renew: the encrypted store (without a master key its
+    `save` fails, so a renewed token is never used unstored). Against the sandbox with no
+    master key (the demo), tokens are fake and kept in memory — said in the log."""
+    if sandbox:
+        try:
+            secrets.keyring  # noqa: B018 - raises when there is no master key
+        except MasterKeyError:
+            log.info("sandbox without a master key: renewed sandbox tokens are kept in memory")
+            return InMemoryTokenStore()
     return EncryptedTokenStore(secrets)
 
 
