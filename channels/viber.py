@@ -228,7 +228,20 @@ class ViberChannel(Channel):
                     f"the publisher can set {WEBHOOK_PATH.format(account=account.id)})",
                     platform_code=error.platform_code,
                 ) from error
-            await self.set_webhook(account, credentials, webhook_url(self.public_url, account.id))
+            try:
+                await self.set_webhook(
+                    account, credentials, webhook_url(self.public_url, account.id)
+                )
+            except SendError as hook_error:
+                if hook_error.kind is not ErrorKind.PERMANENT:
+                    raise
+                # e.g. our endpoint was briefly unreachable (a restart): nothing was posted,
+                # so the delivery may be tried again later (bounded by the retry policy)
+                raise SendError(
+                    ErrorKind.BEFORE_SEND,
+                    f"{hook_error.message}; nothing was posted",
+                    platform_code=hook_error.platform_code,
+                ) from hook_error
             reply = await self._call("/pa/post", credentials.token, body, idempotent=False)
         return Receipt(str(reply.get("message_token")), None, problems=tuple(problems))
 

@@ -97,7 +97,8 @@ async def test_a_webhook_that_does_not_check_out_is_not_set() -> None:
             await viber(http, public_url=PUBLISHER).send(
                 account("viber"), credentials("viber"), text_payload()
             )
-        assert caught.value.kind is ErrorKind.PERMANENT
+        # nothing was posted (status 10 proved it): safe to try again once it is fixed
+        assert caught.value.kind is ErrorKind.BEFORE_SEND
         assert "webhook" in caught.value.message
         assert webhooks(sandbox) == {}
         assert await ledger(http) == []
