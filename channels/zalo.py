@@ -90,7 +90,9 @@ class ZaloSettings(BaseModel):
     read_back_pages: int = 3
     refresh_margin_s: float = 600.0  # refresh when the access token has less left than this
     rate_limit_wait_s: float = 60.0
-    quota_wait_s: float = 3600.0  # -211 on article/create (its quota period is not documented)
+    # -211 (out of quota) on any other call: wait this long, or None = until the next month
+    # in Vietnam time (the OA package's quotas are monthly); never an hourly retry
+    quota_wait_s: float | None = None
     # `recipient.target` of a broadcast: Zalo's filters (ages, gender, cities …); empty = every
     # follower. Which filters Zalo requires is unverified, so it is a setting.
     broadcast_target: dict[str, int | str] = {}
@@ -175,8 +177,20 @@ def quota_problem(allowance: int, month: date) -> Problem:
     )
 
 
+def until_next_month(now: datetime) -> float:
+    """Seconds from `now` to the first midnight of next month in Vietnam time."""
+    start = following_month(broadcast_month(now))
+    resume = datetime(start.year, start.month, 1, tzinfo=VIETNAM_TZ)
+    return max(0.0, (resume - now).total_seconds())
+
+
 def classify_zalo_error(
-    code: int, message: str, settings: ZaloSettings | None = None, *, idempotent: bool = False
+    code: int,
+    message: str,
+    settings: ZaloSettings | None = None,
+    *,
+    idempotent: bool = False,
+    now: datetime | None = None,
 ) -> SendError:
     settings = settings or ZaloSettings()
     label = str(code)
@@ -191,11 +205,15 @@ def classify_zalo_error(
             retry_after=settings.rate_limit_wait_s,
             platform_code=label,
         )
-    if code == -211:
+    if code == QUOTA_CODE:
+        wait = settings.quota_wait_s
+        if wait is None:
+            wait = until_next_month(now or datetime.now(UTC))
         return SendError(
             ErrorKind.RATE_LIMITED,
-            f"Zalo quota used up: {message}",
-            retry_after=settings.quota_wait_s,
+            f"Zalo: hết hạn mức của gói OA, chờ {wait / 86400:.1f} ngày "
+            f"(quota used up: {message}; not retried before {wait:.0f} s)",
+            retry_after=wait,
             platform_code=label,
         )
     if code in PERMANENT_CODES:
@@ -348,7 +366,11 @@ class ZaloChannel(Channel):
             raise SendError(kind, f"Zalo answered {response.status_code} without an error code")
         if code != 0 and code != -214:
             raise classify_zalo_error(
-                code, str(reply.get("message", "")), self.settings, idempotent=idempotent
+                code,
+                str(reply.get("message", "")),
+                self.settings,
+                idempotent=idempotent,
+                now=self.clock(),
             )
         return reply
 

@@ -19,7 +19,13 @@ from channels.base import (
     Template,
     TokenSet,
 )
-from channels.zalo import Claim, InMemoryBroadcastBook, ZaloChannel, ZaloSettings
+from channels.zalo import (
+    Claim,
+    InMemoryBroadcastBook,
+    ZaloChannel,
+    ZaloSettings,
+    classify_zalo_error,
+)
 
 OA = "51.zalo"
 
@@ -239,6 +245,16 @@ async def test_a_refused_broadcast_is_given_back(http: httpx.AsyncClient, sandbo
     assert codes(refused) == {"broadcast_failed": Severity.WARNING}
     assert await book.used(OA, month_now(sandbox)) == 0
     assert await book.claim(OA, article.remote_id, month_now(sandbox), 4) is Claim.GRANTED
+
+
+def test_out_of_quota_elsewhere_waits_for_next_month_not_an_hour() -> None:
+    # 14 Nov 2026 09:00 in Vietnam: the month resets on 1 Dec 00:00 (+07:00)
+    now = datetime(2026, 11, 14, 2, 0, tzinfo=UTC)
+    error = classify_zalo_error(-211, "Out of quota", now=now)
+    assert error.kind is ErrorKind.RATE_LIMITED
+    assert error.retry_after == (datetime(2026, 11, 30, 17, 0, tzinfo=UTC) - now).total_seconds()
+    fixed = classify_zalo_error(-211, "x", ZaloSettings(quota_wait_s=86_400), now=now)
+    assert fixed.retry_after == 86_400
 
 
 def test_allowance_must_be_a_package_value() -> None:
