@@ -23,6 +23,9 @@ from channels.sandbox import facebook, telegram, viber, x, youtube, zalo
 from channels.sandbox.core import FaultSpecError, SandboxSettings, SandboxState, parse_faults
 from channels.sandbox.samples import SAMPLE_VIDEO, media_bytes, sample_jpeg
 
+# sample media now live in channels.sandbox.samples; kept importable from here
+__all__ = ["SAMPLE_VIDEO", "make_app", "sample_jpeg"]
+
 
 async def ledger(request: Request) -> Response:
     state: SandboxState = request.app.state.sandbox
@@ -96,9 +99,6 @@ async def media(request: Request) -> Response:
         return Response("not found", status_code=404)
     data, media_type = found
     return Response(data, media_type=media_type)
-
-
-__all__ = ["SAMPLE_VIDEO", "make_app", "sample_jpeg"]
 
 
 def make_app(
