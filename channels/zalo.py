@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -82,6 +83,8 @@ QUOTA_CODE = -211
 NOT_FOUND_CODE = -201  # article/remove of an id Zalo does not have (an invalid parameter)
 BROADCAST_ALLOWANCES = (1, 4, 6)  # broadcasts a month, by OA package
 T = TypeVar("T")
+# The worker keeps a receipt's id, not its problems: a broadcast that did not go is logged too.
+log = logging.getLogger("channels.zalo")
 
 
 class ZaloSettings(BaseModel):
@@ -231,9 +234,13 @@ def _utc_now() -> datetime:
 
 
 def _with_problem(receipt: Receipt, severity: Severity, code: str, message: str) -> Receipt:
-    return dataclasses.replace(
-        receipt, problems=(*receipt.problems, Problem(severity, code, message))
-    )
+    return _with(receipt, Problem(severity, code, message))
+
+
+def _with(receipt: Receipt, problem: Problem) -> Receipt:
+    if problem.severity is Severity.WARNING:
+        log.warning("zalo article %s: %s", receipt.remote_id, problem.message)
+    return dataclasses.replace(receipt, problems=(*receipt.problems, problem))
 
 
 class ZaloChannel(Channel):
@@ -572,9 +579,7 @@ class ZaloChannel(Channel):
                 "Bài này đã được broadcast, không gửi lại (already broadcast; not sent again)",
             )
         if claim is Claim.USED_UP:
-            return dataclasses.replace(
-                receipt, problems=(*receipt.problems, quota_problem(allowance, month))
-            )
+            return _with(receipt, quota_problem(allowance, month))
         body = {
             "recipient": {"target": dict(self.settings.broadcast_target)},
             "message": {
@@ -630,9 +635,7 @@ class ZaloChannel(Channel):
         except Exception as book_error:  # the claim stays: at worst a broadcast is skipped
             error = SendError(error.kind, f"{error.message}; book: {book_error}")
         if error.platform_code == str(QUOTA_CODE):
-            return dataclasses.replace(
-                receipt, problems=(*receipt.problems, quota_problem(allowance, month))
-            )
+            return _with(receipt, quota_problem(allowance, month))
         return _with_problem(
             receipt,
             Severity.WARNING,
