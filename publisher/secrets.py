@@ -495,10 +495,13 @@ def sandbox_credentials(account: ChannelAccount) -> Credentials:
     token = f"{account.external_id}.sandbox-{account.id}"
     extra: dict[str, str] = {}
     if account.platform is Platform.ZALO:
+        # Zalo access tokens are minted by OAuth (the sandbox refuses a pre-made one): marked
+        # expired, so the channel refreshes with the refresh token before its first request.
         extra = {
             "refresh_token": f"{account.external_id}.sandbox-refresh-{account.id}",
             "app_id": "sandbox-app",
             "secret_key": f"sandbox-secret-{account.id}",
+            "expires_at": "2000-01-01T00:00:00+00:00",
         }
     return Credentials(token, extra)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import random
+from functools import cache
 
 # Not a playable video: YouTube's emulator stores bytes, it does not decode them.
 SAMPLE_VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
 
 
+@cache  # made once: encoding is the slow part of serving them
 def sample_jpeg(width: int = 1200, height: int = 800) -> bytes:
     """A small generated JPEG (a flag-red card) for demos and tests."""
     from PIL import Image, ImageDraw
@@ -27,6 +29,7 @@ def sample_jpeg(width: int = 1200, height: int = 800) -> bytes:
     return out.getvalue()
 
 
+@cache
 def oversize_jpeg() -> bytes:
     """A valid JPEG of random noise, well over 1 MB (noise does not compress)."""
     from PIL import Image
@@ -38,6 +41,7 @@ def oversize_jpeg() -> bytes:
     return out.getvalue()
 
 
+@cache
 def sample_png() -> bytes:
     from PIL import Image
 
