@@ -29,10 +29,23 @@ from publisher.domain import ChannelAccount, Platform
 
 log = logging.getLogger("publisher.viber")
 SIGNATURE_HEADER = "x-viber-content-signature"
+# Viber's messages are at most 30 KB; a callback far larger is not Viber's (413, unread).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def signature(token: str, body: bytes) -> str:
     return hmac.new(token.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+async def read_capped(request: Request) -> bytes | None:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def make_viber_webhook_app(
@@ -51,7 +64,9 @@ def make_viber_webhook_app(
         except Exception as error:  # no usable token: cannot check, so cannot accept
             log.warning("viber %s: callback refused, no token to check it: %s", account_id, error)
             return JSONResponse({"error": "no credentials for this account"}, status_code=503)
-        body = await request.body()
+        body = await read_capped(request)
+        if body is None:
+            return JSONResponse({"error": "body too large"}, status_code=413)
         given = request.headers.get(SIGNATURE_HEADER, "")
         if not hmac.compare_digest(given.lower(), signature(token, body)):
             log.warning("viber %s: callback with a bad signature refused", account_id)

@@ -123,6 +123,8 @@ async def test_webhook_endpoint_checks_signatures_and_logs_events(
         assert bad.status_code == 403
         unsigned = await client.post(path, content=body)
         assert unsigned.status_code == 403
+        huge = await client.post(path, content=b"{" + b" " * (300 * 1024) + b"}")
+        assert huge.status_code == 413
         unknown = await client.post(
             "/viber/webhook/nobody", content=body, headers={"X-Viber-Content-Signature": "00"}
         )
