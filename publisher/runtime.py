@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,6 +23,7 @@ from channels.base import Channel, InMemoryTokenStore, TokenStore
 from channels.facebook import FacebookChannel
 from channels.registry import channel_base_url, channel_classes, sandbox_url_from_env
 from channels.telegram import TelegramChannel
+from channels.viber import ViberChannel
 from channels.x import XChannel
 from channels.youtube import YouTubeChannel
 from channels.zalo import ZaloChannel
@@ -38,7 +39,6 @@ from publisher.ingest.pipeline import RecordReport
 from publisher.secrets import (
     CredentialResolver,
     EncryptedTokenStore,
-    EncryptedZaloTokenStore,
     MasterKeyError,
     SecretStore,
     load_keyring,
@@ -46,9 +46,11 @@ from publisher.secrets import (
 from publisher.service import DeliveryService
 from publisher.settings import Config
 from publisher.settings.notify import SecretError, resolve_secret
+from publisher.store.broadcast_book import SqlBroadcastBook
 from publisher.store.ingest_sql import SqlIngestStore
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ArticleRow, table_of
+from publisher.viber_webhook import make_viber_webhook_app
 from publisher.workspace import Workspace
 
 log = logging.getLogger("publisher.runtime")
@@ -152,6 +154,10 @@ class Runtime:
             sources, self.ingest_store(), clock=self.clock, on_recorded=on_recorded
         )
 
+    def viber_webhook_app(self) -> Starlette:
+        """Viber's signed callbacks, checked with each account's token as the worker sees it."""
+        return make_viber_webhook_app(self.repository.get_account, self.credentials)
+
     async def aclose(self) -> None:
         await self.http.aclose()
         self.engine.dispose()
@@ -181,12 +187,27 @@ def unrouted_articles(engine: sa.Engine) -> list[int]:
         return [int(row.id) for row in rows]
 
 
+PUBLIC_URL_ENV = "PUBLISHER_PUBLIC_URL"
+
+
+def public_url_from_env() -> str | None:
+    """`PUBLISHER_PUBLIC_URL`: where platforms reach `publisher run` (Viber's webhook)."""
+    value = os.environ.get(PUBLIC_URL_ENV, "").strip()
+    return value.rstrip("/") or None
+
+
 def build_channels(
-    http: httpx.AsyncClient, sandbox_url: str | None, secrets: SecretStore
+    http: httpx.AsyncClient,
+    sandbox_url: str | None,
+    secrets: SecretStore,
+    *,
+    zalo_broadcasts: Mapping[str, int] | None = None,
+    public_url: str | None = None,
 ) -> dict[str, Channel]:
     """Every registered channel. Media named by an article (images, videos) is fetched only
     through the project's safe fetcher (SSRF checks, size and time caps); Zalo keeps its
-    rotating refresh tokens in the encrypted store."""
+    rotating refresh tokens in the encrypted store and its broadcasts in the database; Viber
+    sets its webhook to `<public_url>/viber/webhook/<account>` when a post needs one."""
     sandbox = sandbox_url is not None
     image_policy = FetchPolicy(allow_private_network=sandbox)
     video_policy = FetchPolicy(
@@ -215,7 +236,15 @@ def build_channels(
         elif cls is XChannel:
             channel = XChannel(http, base_url, token_store=renewed_tokens)
         elif cls is ZaloChannel:
-            channel = ZaloChannel(http, base_url, token_store=EncryptedZaloTokenStore(secrets))
+            channel = ZaloChannel(
+                http,
+                base_url,
+                token_store=renewed_tokens,
+                broadcasts=zalo_broadcasts,
+                broadcast_book=SqlBroadcastBook(secrets.engine),
+            )
+        elif cls is ViberChannel:
+            channel = ViberChannel(http, base_url, public_url=public_url, fetch=fetch_image)
         else:
             channel = cls(http, base_url)
         channels[Platform(cls.platform).value] = channel
@@ -223,12 +252,14 @@ def build_channels(
 
 
 def renewed_token_store(secrets: SecretStore, sandbox: bool) -> TokenStore:
-    """Where YouTube and X keep the access tokens (and X the rotated refresh tokens) they
-    renew: the encrypted secret store. In sandbox mode every renewed token is a sandbox fake,
-    so they are kept in memory: writing them to the store would put fakes where a person's
-    secret belongs (and, for an account with no stored secret, a row without the OAuth client
-    that the next renewal needs). Without a master key a real renewal fails BEFORE_SEND with
-    the message that names the missing key."""
+    """Where channels keep the tokens they renew (YouTube and X access tokens, X's and Zalo's
+    rotated refresh tokens, Facebook's re-derived Page tokens): the encrypted secret store.
+
+    In sandbox mode every renewed token is a sandbox fake, so they are kept in memory: writing
+    them to the store would put fakes where a person's secret belongs (and, for an account
+    with no stored secret, a row without the OAuth client that the next renewal needs).
+    Without a master key a real renewal fails BEFORE_SEND with the message that names the
+    missing key."""
     if sandbox:
         return InMemoryTokenStore()
     return EncryptedTokenStore(secrets)
@@ -262,7 +293,13 @@ def build_runtime(
         secrets=secrets,
         credentials=CredentialResolver(secrets),
         http=http,
-        channels=build_channels(http, sandbox_url, secrets),
+        channels=build_channels(
+            http,
+            sandbox_url,
+            secrets,
+            zalo_broadcasts=config.zalo_broadcasts,
+            public_url=public_url_from_env(),
+        ),
         sandbox_url=sandbox_url,
         clock=clock,
     )

@@ -577,10 +577,13 @@ def sandbox_credentials(account: ChannelAccount) -> Credentials:
         if account.platform is Platform.YOUTUBE:
             extra["client_secret"] = f"sandbox-secret-{account.id}"
     if account.platform is Platform.ZALO:
+        # Zalo access tokens are minted by OAuth (the sandbox refuses a pre-made one): marked
+        # expired, so the channel refreshes with the refresh token before its first request.
         extra = {
             "refresh_token": f"{account.external_id}.sandbox-refresh-{account.id}",
             "app_id": "sandbox-app",
             "secret_key": f"sandbox-secret-{account.id}",
+            "expires_at": "2000-01-01T00:00:00+00:00",
         }
     return Credentials(token, extra)
 
@@ -643,46 +646,6 @@ class CredentialResolver:
         raise CredentialError(f"{where}: unknown credentials reference (env:, file: or store:)")
 
 
-# --- Zalo's rotating token pair, kept encrypted ------------------------------------------------
-
-
-class EncryptedZaloTokenStore:
-    """`channels.zalo.TokenStore` over the secret store: the rotated pair is saved encrypted.
-
-    The account's extras (app id, secret key) are kept; only the pair and its expiry change.
-    """
-
-    def __init__(self, store: SecretStore) -> None:
-        self.store = store
-
-    async def load(self, account_id: str) -> Any:
-        from channels.zalo import ZaloTokens
-
-        stored = self.store.get(account_id)
-        if stored is None or not stored.extra.get("refresh_token"):
-            return None
-        raw = stored.extra.get("expires_at")
-        if not raw:
-            return None
-        try:
-            expires = datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-        if expires.tzinfo is None:
-            return None
-        return ZaloTokens(stored.token, stored.extra["refresh_token"], expires)
-
-    async def save(
-        self, account_id: str, access_token: str, refresh_token: str, expires_at: datetime
-    ) -> None:
-        if expires_at.tzinfo is None:
-            raise ValueError("expires_at must be timezone-aware")
-        current = self.store.get(account_id)
-        extra = dict(current.extra) if current is not None else {}
-        extra.update(refresh_token=refresh_token, expires_at=expires_at.isoformat())
-        self.store.put(account_id, Credentials(access_token, extra))
-
-
 # --- any channel's renewing tokens, kept encrypted ----------------------------------------------
 
 
@@ -693,6 +656,12 @@ class EncryptedTokenStore:
     the extras (`refresh_token`, `expires_at`), and other extras (client id, app secret …) are
     kept. `load` returns None when nothing renewable is stored, so the channel falls back to
     the credentials it was given.
+
+    Store before use (Zalo's single-use refresh tokens, channels/zalo.py): `save` returns only
+    once `SecretStore.put` committed, and raises otherwise, so a channel never uses a rotated
+    pair that is not on disk. A crash after Zalo rotated and before the commit leaves the old
+    pair stored, which still refreshes under rotate-on-first-use; the analysis of the strict
+    case is in the channel's docstring.
     """
 
     def __init__(self, store: SecretStore) -> None:

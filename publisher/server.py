@@ -1,4 +1,5 @@
-"""The HTTP surface of `publisher run`: the push intake API, `/healthz` and `/metrics`."""
+"""The HTTP surface of `publisher run`: the push intake API, Viber's callbacks, `/healthz` and
+`/metrics`."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ def make_service_app(
     metrics: Metrics,
     intake: Starlette | None,
     clock: Callable[[], datetime],
+    viber: Starlette | None = None,
 ) -> Starlette:
-    """`/healthz` answers 200 only when the database answers; `/intake` takes pushed articles."""
+    """`/healthz` answers 200 only when the database answers; `/intake` takes pushed articles;
+    `/viber/webhook/{account}` takes Viber's signed callbacks (publisher.viber_webhook)."""
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -42,4 +45,6 @@ def make_service_app(
     ]
     if intake is not None:
         routes.append(Mount("/intake", app=intake))
+    if viber is not None:
+        routes.append(Mount("/viber", app=viber))
     return Starlette(routes=routes)

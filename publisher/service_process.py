@@ -156,7 +156,13 @@ async def run_service(
         loop.add_signal_handler(signum, stop.set)
     metrics = Metrics(runtime.engine, runtime.clock)
     runtime.channels = {key: MeasuredChannel(c, metrics) for key, c in runtime.channels.items()}
-    app = make_service_app(runtime.engine, metrics, runtime.intake_app(), runtime.clock)
+    app = make_service_app(
+        runtime.engine,
+        metrics,
+        runtime.intake_app(),
+        runtime.clock,
+        viber=runtime.viber_webhook_app(),
+    )
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
     owner = default_worker_id()
     delivery = [

@@ -11,10 +11,10 @@ it with `publisher sandbox serve`.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +22,10 @@ from starlette.routing import Mount, Route
 
 from channels.sandbox import facebook, google_oauth, telegram, viber, x, youtube, zalo
 from channels.sandbox.core import FaultSpecError, SandboxSettings, SandboxState, parse_faults
+from channels.sandbox.samples import SAMPLE_VIDEO, media_bytes, sample_jpeg
+
+# sample media now live in channels.sandbox.samples; kept importable from here
+__all__ = ["SAMPLE_VIDEO", "make_app", "sample_jpeg"]
 
 
 async def ledger(request: Request) -> Response:
@@ -90,36 +94,27 @@ async def reset(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def sample_jpeg(width: int = 1200, height: int = 800) -> bytes:
-    """A small generated JPEG (a flag-red card) for demos and tests."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (width, height), (218, 37, 29))
-    ImageDraw.Draw(image).rectangle(
-        (width // 3, height // 3, 2 * width // 3, 2 * height // 3), fill=(255, 205, 0)
-    )
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
-# Not a playable video: YouTube's emulator stores bytes, it does not decode them.
-SAMPLE_VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
-
-
 async def media(request: Request) -> Response:
-    name = request.path_params["name"]
-    if name.endswith((".jpg", ".jpeg")):
-        return Response(sample_jpeg(), media_type="image/jpeg")
-    if name.endswith(".mp4"):
-        return Response(SAMPLE_VIDEO, media_type="video/mp4")
-    return Response("not found", status_code=404)
+    found = media_bytes(request.path_params["name"])
+    if found is None:
+        return Response("not found", status_code=404)
+    data, media_type = found
+    return Response(data, media_type=media_type)
 
 
 def make_app(
-    settings: SandboxSettings | None = None, fault_spec: Any = None, seed: int = 0
+    settings: SandboxSettings | None = None,
+    fault_spec: Any = None,
+    seed: int = 0,
+    *,
+    callback_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """A fresh sandbox. `fault_spec` (parsed JSON) sets faults at start."""
+    """A fresh sandbox. `fault_spec` (parsed JSON) sets faults at start.
+
+    `callback_transport` is how the sandbox reaches URLs it calls back (Viber's webhook check)
+    or fetches (pictures to check): in-process tests mount the publisher's app with
+    `httpx.ASGITransport`; None makes real requests (loopback under the tests' network guard).
+    """
     app = Starlette(
         routes=[
             Mount("/facebook", routes=facebook.routes),
@@ -142,4 +137,5 @@ def make_app(
     if fault_spec is not None:
         state.set_faults(*parse_faults(fault_spec))
     app.state.sandbox = state
+    app.state.callback_transport = callback_transport
     return app

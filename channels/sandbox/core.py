@@ -157,6 +157,10 @@ class SandboxSettings:
     # their media. Telegram gives up after a few seconds.
     telegram_media_transport: httpx.AsyncBaseTransport | None = None
     telegram_url_timeout_s: float = 5.0
+    zalo_access_ttl_s: float = 90_000.0  # minted Zalo access tokens live 25 h
+    # an article is listed by getslice once processed: verify gave its id, or this long passed
+    zalo_processing_s: float = 0.0
+    zalo_broadcasts_per_month: int = 4  # the OA package's allowance (1, 4 or 6)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from email.policy import default as default_policy
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -89,3 +90,12 @@ def state_of(request: Request) -> SandboxState:
 
 def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def callback_client(request: Request) -> httpx.AsyncClient:
+    """A client for the URLs an emulator calls back or fetches (make_app's
+    `callback_transport`; None: real requests)."""
+    transport: httpx.AsyncBaseTransport | None = getattr(
+        request.app.state, "callback_transport", None
+    )
+    return httpx.AsyncClient(transport=transport, timeout=10.0)

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from starlette.applications import Starlette
+from starlette.responses import JSONResponse
 from starlette.routing import Mount
 
 from channels.sandbox import make_app as make_sandbox
@@ -72,6 +73,20 @@ class DemoReport:
     problems: list[str] = field(default_factory=list)
     directive: str = ""
     coverage: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+
+
+class LateApp:
+    """An ASGI app whose target is set after the server started: the publisher's Viber
+    webhook needs the runtime, which is built once the sandbox is already serving."""
+
+    def __init__(self) -> None:
+        self.app: Starlette | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None:
+            await JSONResponse({"error": "not ready"}, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class LoopbackServer:
@@ -285,7 +300,18 @@ def run_demo(home: Path, console: Console) -> DemoReport:
     workspace = prepare_folder(home)
     portal = DemoPortal(datetime.now(UTC))
     sandbox = make_sandbox(seed=7)
-    server = LoopbackServer(Starlette(routes=[Mount("/portal", portal.app()), Mount("/", sandbox)]))
+    # The publisher's side of callbacks (Viber sets a webhook before the first post) is served
+    # beside the sandbox, as `publisher run` would serve it at PUBLISHER_PUBLIC_URL.
+    hooks = LateApp()
+    server = LoopbackServer(
+        Starlette(
+            routes=[
+                Mount("/portal", portal.app()),
+                Mount("/publisher", hooks),
+                Mount("/", sandbox),
+            ]
+        )
+    )
     url = server.start()
     portal.values["sandbox"] = url
     console.print(f"[bold]1.[/] Hộp cát · sandbox of every platform on [cyan]{url}[/]")
@@ -293,11 +319,12 @@ def run_demo(home: Path, console: Console) -> DemoReport:
         "PUBLISHER_HOME": str(workspace.home),
         "PUBLISHER_SANDBOX_URL": url,
         "PUBLISHER_PUSH_SECRET_HCM": PUSH_SECRET,
+        "PUBLISHER_PUBLIC_URL": f"{url}/publisher",
     }
     saved_database_url = os.environ.pop("DATABASE_URL", None)  # the demo is the embedded default
     try:
         with environment(env):
-            asyncio.run(_run(workspace, portal, url, report, console))
+            asyncio.run(_run(workspace, portal, url, report, console, hooks))
     finally:
         if saved_database_url is not None:
             os.environ["DATABASE_URL"] = saved_database_url
@@ -307,13 +334,19 @@ def run_demo(home: Path, console: Console) -> DemoReport:
 
 
 async def _run(
-    workspace: Workspace, portal: DemoPortal, url: str, report: DemoReport, console: Console
+    workspace: Workspace,
+    portal: DemoPortal,
+    url: str,
+    report: DemoReport,
+    console: Console,
+    hooks: LateApp,
 ) -> None:
     write_demo_sources(workspace, f"{url}/portal")
     config = workspace.load_config()
     workspace.upgrade_database()
     sync_directory(config, workspace.repository())
     runtime = build_runtime(workspace)
+    hooks.app = Starlette(routes=[Mount("/viber", runtime.viber_webhook_app())])
     try:
         console.print(
             f"[bold]2.[/] Cấu hình mẫu · sample deployment: {len(config.units)} units, "

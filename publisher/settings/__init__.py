@@ -64,6 +64,8 @@ class Config:
     workflow: dict[str, BaseModel] = field(default_factory=dict)  # "routing" → RoutingFile …
     push_secrets: dict[str, str] = field(default_factory=dict)  # source id → secret reference
     notify: NotifyFile = field(default_factory=NotifyFile)
+    # Zalo accounts that broadcast each article → broadcasts a month in the OA's package.
+    zalo_broadcasts: dict[str, int] = field(default_factory=dict)
 
     @property
     def routing(self) -> RoutingFile:
@@ -317,5 +319,10 @@ def load_config(folder: Path) -> Config:
         ],
         workflow=workflow,
         push_secrets={s.id: s.push_secret for s in sources_file.source if s.push_secret},
+        zalo_broadcasts={
+            a.id: a.zalo_package_broadcasts
+            for a in accounts_file.account
+            if a.zalo_broadcast and a.zalo_package_broadcasts is not None
+        },
         notify=notify_file if isinstance(notify_file, NotifyFile) else NotifyFile(),
     )

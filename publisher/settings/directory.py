@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from publisher.domain import Platform, Role, SourceKind
 
@@ -63,6 +64,25 @@ class AccountEntry(Strict):
     credentials: str = "store:"
     token_expires_at: datetime | None = None
     language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
+    # Zalo OA only: tell followers about each article by a broadcast, and how many broadcasts
+    # a month the OA's package allows (1, 4 or 6; counted in Vietnam time).
+    zalo_broadcast: bool = False
+    zalo_package_broadcasts: Literal[1, 4, 6] | None = None
+
+    @model_validator(mode="after")
+    def _zalo_broadcast(self) -> AccountEntry:
+        if self.platform is not Platform.ZALO and (
+            self.zalo_broadcast or self.zalo_package_broadcasts is not None
+        ):
+            raise ValueError(
+                "zalo_broadcast and zalo_package_broadcasts apply to Zalo accounts only"
+            )
+        if self.zalo_broadcast and self.zalo_package_broadcasts is None:
+            raise ValueError(
+                "zalo_broadcast = true needs zalo_package_broadcasts (1, 4 or 6 a month, "
+                "by the OA's package)"
+            )
+        return self
 
     @field_validator("credentials")
     @classmethod

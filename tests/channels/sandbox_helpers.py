@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from channels.article_json import article_from_json
 from channels.base import Credentials, InMemoryTokenStore
@@ -19,13 +21,16 @@ from channels.sandbox import make_app
 from channels.sandbox.app import sample_jpeg
 from channels.sandbox.core import SandboxSettings
 from channels.telegram import TelegramChannel
+from channels.viber import ViberChannel
 from channels.x import XChannel
 from channels.youtube import YouTubeChannel, YouTubeSettings
 from channels.zalo import ZaloChannel, ZaloSettings
 from publisher.domain import Article, ChannelAccount, Platform, Unit
+from publisher.viber_webhook import make_viber_webhook_app
 
 SAMPLES = Path(__file__).resolve().parents[2] / "config" / "samples"
 SANDBOX = "http://sandbox"
+PUBLISHER = "http://publisher"  # where the sandbox reaches the publisher's webhook endpoint
 UNIT = Unit(code="51", name="Tỉnh Quảng Ngãi", kind="province", short_name="Quảng Ngãi")
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
 
@@ -65,11 +70,20 @@ RENEWAL: dict[str, dict[str, str]] = {
         "client_secret": "test-secret",
     },
     "x": {"refresh_token": "xqn.sandbox-refresh", "client_id": "test-x-client"},
+    # Zalo access tokens are minted by OAuth too (a pre-made one is refused with -216).
+    "zalo": {"refresh_token": "oa51.r0", "app_id": "app51", "secret_key": "s"},
 }
 
 
 def credentials(platform: str, **extra: str) -> Credentials:
     return Credentials(ACCOUNTS[platform][1], {**RENEWAL.get(platform, {}), **extra})
+
+
+def publisher_app() -> Starlette:
+    """The publisher's side of callbacks, as `publisher run` mounts it (Viber's webhook)."""
+    known = {account(p).id: account(p) for p in ACCOUNTS}
+    viber = make_viber_webhook_app(known.get, lambda a: credentials(a.platform.value))
+    return Starlette(routes=[Mount("/viber", app=viber)])
 
 
 def ledger_account(platform: str) -> str:
@@ -121,7 +135,10 @@ def media() -> Media:
 @pytest.fixture
 def sandbox(media: Media) -> Any:
     transport = httpx.MockTransport(media.handle)
-    return make_app(SandboxSettings(telegram_media_transport=transport, telegram_url_timeout_s=1))
+    return make_app(
+        SandboxSettings(telegram_media_transport=transport, telegram_url_timeout_s=1),
+        callback_transport=httpx.ASGITransport(app=publisher_app()),
+    )
 
 
 @pytest.fixture
@@ -150,8 +167,12 @@ def channels(http: httpx.AsyncClient, media: Media) -> dict[str, Any]:
     )
     found["x"] = XChannel(http, f"{SANDBOX}/x", token_store=InMemoryTokenStore())
     found["zalo"] = ZaloChannel(
-        http, f"{SANDBOX}/zalo", settings=ZaloSettings(verify_delay_s=0, verify_attempts=3)
+        http,
+        f"{SANDBOX}/zalo",
+        settings=ZaloSettings(verify_delay_s=0, verify_attempts=3),
+        token_store=InMemoryTokenStore(),
     )
+    found["viber"] = ViberChannel(http, f"{SANDBOX}/viber", public_url=PUBLISHER)
     return found
 
 

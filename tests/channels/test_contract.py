@@ -63,8 +63,12 @@ def check_payload(name: str, payload: dict[str, Any]) -> None:
     if name == "facebook":
         assert len(payload["message"]) <= 60_000
     elif name == "viber":
-        assert payload["type"] == "text"
-        assert 0 < len(payload["text"]) <= 7000
+        if payload["type"] == "picture":  # caption ≤ 768, one picture URL
+            assert 0 < len(payload["text"]) <= 768
+            assert payload["media"].startswith(("http://", "https://"))
+        else:
+            assert payload["type"] == "text"
+            assert 0 < len(payload["text"]) <= 7000
     elif name == "x":
         assert x_weighted_length(payload["text"]) <= 280
     elif name == "zalo":

@@ -361,7 +361,7 @@ async def test_on_loopback_the_emulator_fetches_photo_urls_with_a_real_get() -> 
                 {"photo": good, "caption": "Ảnh", "parse_mode": "HTML"},
             )
             assert receipt.problems == ()
-            missing = f"{url}/_sandbox/media/khong-co.png"
+            missing = f"{url}/_sandbox/media/khong-co.webp"
             fallback = await channel.send(
                 account("telegram"),
                 credentials("telegram"),

@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 from sandbox_helpers import UNIT, account, ledger, sample
 
-from channels.base import Credentials, ErrorKind, SendError, Template
-from channels.zalo import InMemoryTokenStore, ZaloChannel, ZaloSettings
+from channels.base import (
+    Credentials,
+    ErrorKind,
+    InMemoryTokenStore,
+    SendError,
+    Template,
+    TokenSet,
+)
+from channels.zalo import ZaloChannel, ZaloSettings
 
 PAST = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
 
@@ -25,7 +32,7 @@ def zalo_credentials(
 
 
 class FailingStore(InMemoryTokenStore):
-    async def save(self, *args: Any) -> None:
+    async def save(self, account_id: str, tokens: TokenSet) -> None:
         raise OSError("disk full")
 
 
@@ -58,6 +65,7 @@ async def test_expired_token_is_refreshed_and_stored_before_use(http: Any) -> No
     receipt = await zalo(http, store).send(account("zalo"), zalo_credentials(), payload())
     saved = store.tokens["51.zalo"]
     assert saved.refresh_token != "oa51.r0"
+    assert saved.expires_at is not None
     assert saved.expires_at > datetime.now(UTC)
     assert receipt.remote_id == (await ledger(http))[0]["id"]
     # the old refresh token was retired once the new pair was used
@@ -81,7 +89,9 @@ async def test_crash_after_platform_rotated_keeps_access(http: Any) -> None:
     assert lost["refresh_token"]
     # on restart the store still holds the old pair; refreshing with it still works
     store = InMemoryTokenStore()
-    await store.save("51.zalo", "oa51.a0", "oa51.r0", datetime.now(UTC) - timedelta(hours=1))
+    await store.save(
+        "51.zalo", TokenSet("oa51.a0", "oa51.r0", datetime.now(UTC) - timedelta(hours=1))
+    )
     receipt = await zalo(http, store).send(account("zalo"), zalo_credentials(), payload())
     assert receipt.remote_id
     # and the pair that was never stored cannot be used any more (no two live chains)
@@ -94,7 +104,9 @@ async def test_strict_rotation_crash_goes_to_auth_not_to_a_double_post(
     sandbox.state.sandbox.settings.zalo_strict_rotation = True
     await refresh_raw(http, "oa51.r0")  # rotated, never stored
     store = InMemoryTokenStore()
-    await store.save("51.zalo", "oa51.a0", "oa51.r0", datetime.now(UTC) - timedelta(hours=1))
+    await store.save(
+        "51.zalo", TokenSet("oa51.a0", "oa51.r0", datetime.now(UTC) - timedelta(hours=1))
+    )
     with pytest.raises(SendError) as caught:
         await zalo(http, store).send(account("zalo"), zalo_credentials(), payload())
     assert caught.value.kind is ErrorKind.AUTH
@@ -117,9 +129,9 @@ async def test_another_worker_already_rotated(http: Any) -> None:
     fresh = await refresh_raw(http, "oa51.r0")
     await store.save(
         "51.zalo",
-        fresh["access_token"],
-        fresh["refresh_token"],
-        datetime.now(UTC) + timedelta(hours=25),
+        TokenSet(
+            fresh["access_token"], fresh["refresh_token"], datetime.now(UTC) + timedelta(hours=25)
+        ),
     )
     receipt = await zalo(http, store).send(account("zalo"), zalo_credentials(), payload())
     assert receipt.remote_id

@@ -12,11 +12,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from delivery_fakes import T0
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from channels.article_json import article_from_json
 from channels.base import Credentials
 from channels.registry import load_channels
 from channels.sandbox import make_app
+from channels.viber import ViberChannel
 from publisher.delivery.prepare import AdaptingPreparer
 from publisher.delivery.worker import Worker, WorkerConfig
 from publisher.domain import ArticleKind, ChannelAccount, Platform, Unit
@@ -24,6 +27,7 @@ from publisher.service import DeliveryService
 from publisher.settings.workflow import ScheduleFile
 from publisher.store.delivery_sql import ARTICLE, ATTEMPT, D
 from publisher.store.sql import SqlRepository
+from publisher.viber_webhook import make_viber_webhook_app
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "samples" / "directive-chuyen-doi-so.json"
 SANDBOX = "http://sandbox"
@@ -92,13 +96,17 @@ async def test_reply_lost_never_duplicates_and_read_back_resolves_it(db, loss_ra
         schedule_rules=ScheduleFile(stagger_seconds=0, default={"quiet_hours": []}),
     )
     service.route_article(store_article(db))
+    # Viber posts only once a webhook is set: the sandbox reaches the publisher's endpoint.
+    hooks = make_viber_webhook_app(accounts.get, token_for)
     sandbox = make_app(
-        fault_spec={"seed": 7, "faults": [{"kind": "reply_lost", "rate": loss_rate}]}
+        fault_spec={"seed": 7, "faults": [{"kind": "reply_lost", "rate": loss_rate}]},
+        callback_transport=httpx.ASGITransport(app=Starlette(routes=[Mount("/viber", hooks)])),
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=sandbox), base_url=SANDBOX
     ) as http:
         channels = {p.value: c for p, c in load_channels(http, SANDBOX).items() if p in PLATFORMS}
+        channels["viber"] = ViberChannel(http, f"{SANDBOX}/viber", public_url="http://publisher")
         worker = Worker(
             service.store,
             channels,

@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 from sec_helpers import raw_database_bytes
 
-from channels.base import Credentials
+from channels.base import Credentials, TokenSet
 from publisher import audit
 from publisher.domain import ChannelAccount, Platform
 from publisher.secrets import (
     CredentialError,
     CredentialResolver,
-    EncryptedZaloTokenStore,
+    EncryptedTokenStore,
     Keyring,
     MasterKeyError,
     SecretsError,
@@ -317,19 +317,22 @@ async def test_zalo_rotated_pair_is_kept_encrypted(sample_db) -> None:  # type: 
     store.put(
         "01.zalo", Credentials("first-access-tok", {"app_id": "42", "secret_key": "app-secret-zz"})
     )
-    tokens = EncryptedZaloTokenStore(store)
-    assert await tokens.load("01.zalo") is None  # no refresh token yet
+    tokens = EncryptedTokenStore(store)
+    first = await tokens.load("01.zalo")
+    assert first is not None
+    assert (first.refresh_token, first.expires_at) == (None, None)  # nothing renewable yet
     expires = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    await tokens.save("01.zalo", "second-access-tok", "refresh-tok-2222", expires)
+    await tokens.save("01.zalo", TokenSet("second-access-tok", "refresh-tok-2222", expires))
     loaded = await tokens.load("01.zalo")
     assert loaded is not None
     assert (loaded.access_token, loaded.refresh_token) == ("second-access-tok", "refresh-tok-2222")
     assert loaded.expires_at == expires
     creds = store.get("01.zalo")
     assert creds is not None
-    assert creds.extra["secret_key"] == "app-secret-zz"
+    assert creds.extra["secret_key"] == "app-secret-zz"  # the app's extras are kept
+    assert creds.extra["app_id"] == "42"
     with pytest.raises(ValueError, match="aware"):
-        await tokens.save("01.zalo", "a", "b", datetime(2026, 1, 1) + timedelta(0))
+        await tokens.save("01.zalo", TokenSet("a", "b", datetime(2026, 1, 1) + timedelta(0)))
     engine.dispose()
     raw = raw_database_bytes(path)
     assert b"refresh-tok-2222" not in raw

@@ -49,3 +49,33 @@ async def test_youtube_and_x_keep_renewed_tokens_encrypted_outside_the_sandbox(
     # sandbox tokens are fakes: kept in memory, never written over a person's secret
     assert isinstance(sandboxed.tokens.store, InMemoryTokenStore)  # type: ignore[attr-defined]
     engine.dispose()
+
+
+def test_zalo_and_viber_are_wired_with_their_stores_and_public_url() -> None:
+    from channels.base import InMemoryTokenStore
+    from channels.viber import ViberChannel
+    from channels.zalo import ZaloChannel
+    from publisher.secrets import EncryptedTokenStore
+    from publisher.store.broadcast_book import SqlBroadcastBook
+
+    engine = sa.create_engine("sqlite://")
+    http = httpx.AsyncClient()
+    real = build_channels(
+        http,
+        None,
+        SecretStore(engine, None),
+        zalo_broadcasts={"01.zalo": 4},
+        public_url="https://publisher.example.gov.vn/",
+    )
+    zalo, viber = real["zalo"], real["viber"]
+    assert isinstance(zalo, ZaloChannel)
+    assert isinstance(viber, ViberChannel)
+    # without a master key the encrypted store refuses to save: never a silent memory store
+    assert isinstance(zalo.token_store, EncryptedTokenStore)  # type: ignore[attr-defined]
+    assert isinstance(zalo.broadcast_book, SqlBroadcastBook)
+    assert zalo.broadcasts == {"01.zalo": 4}
+    assert viber.public_url == "https://publisher.example.gov.vn"
+    assert viber.fetch is not None  # pictures are checked through the safe fetcher
+    sandbox = build_channels(http, "http://127.0.0.1:9", SecretStore(engine, None))
+    assert isinstance(sandbox["zalo"].token_store, InMemoryTokenStore)  # type: ignore[attr-defined]
+    engine.dispose()
