@@ -42,6 +42,7 @@ import httpx
 import sqlalchemy as sa
 
 from channels.base import AccountCheck, Channel, Credentials, ErrorKind, SendError
+from channels.viber import webhook_url
 from publisher import audit, redact, workflow
 from publisher.domain import (
     AccountStatus,
@@ -184,10 +185,10 @@ class RemoveOutcome:
 AfterConnect = Callable[[Channel, ChannelAccount, Credentials], Awaitable[None]]
 
 
-def webhook_step(url: str) -> AfterConnect:
-    """An after-connect step that registers `url` as the account's webhook through the
-    channel's `set_webhook(account, credentials, url)` (Viber needs one before it accepts
-    posts). Not wired by default: pass `{"viber": webhook_step(url)}` as `after_connect`."""
+def webhook_step(public_url: str) -> AfterConnect:
+    """An after-connect step that registers the account's callback URL under `public_url`
+    (where `publisher run` is reached) through the channel's `set_webhook(account,
+    credentials, url)`: Viber accepts no post before one is set."""
 
     async def step(channel: Channel, account: ChannelAccount, credentials: Credentials) -> None:
         set_webhook = getattr(channel, "set_webhook", None)
@@ -197,9 +198,15 @@ def webhook_step(url: str) -> AfterConnect:
                 "needs; nothing was stored",
                 verdict="unavailable",
             )
-        await set_webhook(account, credentials, url)
+        await set_webhook(account, credentials, webhook_url(public_url, account.id))
 
     return step
+
+
+def platform_steps(public_url: str | None) -> dict[str, AfterConnect]:
+    """The after-connect steps for this deployment: Viber's webhook when a public URL is set
+    (without one the channel's first post says what to set)."""
+    return {"viber": webhook_step(public_url)} if public_url else {}
 
 
 @dataclass

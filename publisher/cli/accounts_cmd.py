@@ -28,6 +28,7 @@ from publisher.accounts import (
     ConnectRequest,
     InvalidRequest,
     RemoveOutcome,
+    platform_steps,
 )
 from publisher.cli.common import UserError, print_problems
 from publisher.cli.reports_cmd import accounts_app
@@ -56,9 +57,9 @@ def make_channels(http: httpx.AsyncClient, secrets: SecretStore) -> dict[str, Ch
     """The channels checks go through: the sandbox when PUBLISHER_SANDBOX_URL is set, else
     the real platforms (tests replace this function)."""
     from channels.registry import sandbox_url_from_env
-    from publisher.runtime import build_channels
+    from publisher.runtime import build_channels, public_url_from_env
 
-    return build_channels(http, sandbox_url_from_env(), secrets)
+    return build_channels(http, sandbox_url_from_env(), secrets, public_url=public_url_from_env())
 
 
 def read_credentials(
@@ -130,7 +131,15 @@ def _run(
 
         async def go() -> R:
             async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
-                service = AccountService(engine, repository, secrets, make_channels(http, secrets))
+                from publisher.runtime import public_url_from_env
+
+                service = AccountService(
+                    engine,
+                    repository,
+                    secrets,
+                    make_channels(http, secrets),
+                    after_connect=platform_steps(public_url_from_env()),
+                )
                 return await use(service, identity)
 
         try:

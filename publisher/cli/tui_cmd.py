@@ -49,8 +49,8 @@ def account_service_factory(workspace: Workspace, engine: sa.Engine) -> AccountS
     import httpx
 
     from channels.registry import sandbox_url_from_env
-    from publisher.accounts import AccountService
-    from publisher.runtime import build_channels
+    from publisher.accounts import AccountService, platform_steps
+    from publisher.runtime import build_channels, public_url_from_env
     from publisher.secrets import Keyring, SecretsError, SecretStore, load_keyring
     from publisher.store.sql import SqlRepository
 
@@ -63,8 +63,11 @@ def account_service_factory(workspace: Workspace, engine: sa.Engine) -> AccountS
     secrets = SecretStore(engine, keyring)
 
     def build(http: httpx.AsyncClient) -> AccountService:
-        channels = build_channels(http, sandbox_url_from_env(), secrets)
-        return AccountService(engine, repository, secrets, channels)
+        public_url = public_url_from_env()
+        channels = build_channels(http, sandbox_url_from_env(), secrets, public_url=public_url)
+        return AccountService(
+            engine, repository, secrets, channels, after_connect=platform_steps(public_url)
+        )
 
     return build
 

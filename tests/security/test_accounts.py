@@ -32,7 +32,7 @@ from channels.base import Channel, Credentials
 from channels.registry import load_channels
 from channels.sandbox import make_app
 from channels.telegram import TelegramChannel
-from publisher.accounts import AccountService, CheckFailed, ConnectRequest, webhook_step
+from publisher.accounts import AccountService, CheckFailed, ConnectRequest, platform_steps
 from publisher.audit import verify_database
 from publisher.domain import AccountStatus, ChannelAccount, Platform, Role, RoleGrant, User
 from publisher.secrets import Keyring, SecretStore, generate_key
@@ -313,9 +313,11 @@ async def test_an_after_connect_step_runs_and_its_failure_stores_nothing(world) 
         called.append((account.id, credentials.token, url))
 
     channels["viber"].set_webhook = set_webhook  # type: ignore[attr-defined]
-    service.after_connect = {"viber": webhook_step("https://cong.example.vn/viber")}
+    service.after_connect = platform_steps("https://cong.example.vn/")
     await service.connect(request(platform="viber", external="pa:1"), Credentials(GOOD), "admin")
-    assert called == [("01.viber.pa:1", GOOD, "https://cong.example.vn/viber")]
+    assert called == [
+        ("01.viber.pa:1", GOOD, "https://cong.example.vn/viber/webhook/01.viber.pa%3A1")
+    ]
     del channels["viber"].set_webhook  # type: ignore[attr-defined]
     with pytest.raises(CheckFailed, match=r"set-up step failed.*nothing was stored"):
         await service.connect(
