@@ -28,6 +28,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     PAUSE = "pause"
     RESUME = "resume"
+    RECALL = "recall"  # take a sent post back from every channel
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -43,6 +44,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.CANCEL,
             Action.PAUSE,
             Action.RESUME,
+            Action.RECALL,
         }
     ),
     Role.ADMIN: frozenset(Action),
