@@ -44,6 +44,7 @@ from publisher.service import DeliveryService
 from publisher.settings import Config
 from publisher.settings.notify import SecretError, resolve_secret
 from publisher.store.ingest_sql import SqlIngestStore
+from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ArticleRow, table_of
 from publisher.workspace import Workspace
@@ -104,6 +105,7 @@ class Runtime:
             limits=self.rate_limits(),
             clock=self.clock,
             fault=fault,
+            withdrawals=SqlRecallStore(self.service.store),
         )
 
     # --- ingestion and routing -------------------------------------------------------------
