@@ -193,6 +193,15 @@ class SqlRecallStore:
         self, owner: str, now: datetime, limit: int, lease_s: float
     ) -> list[WithdrawalJob]:
         """Due withdrawals whose delivery's outcome is known, oldest first."""
+        # Recalls are rare and every worker round asks: look first without the write lock.
+        with self.deliveries.read() as conn:
+            due_any = conn.execute(
+                sa.select(W.c.id)
+                .where(W.c.state == WithdrawalState.PENDING.value, W.c.due_at <= now)
+                .limit(1)
+            ).first()
+        if due_any is None:
+            return []
         with self.deliveries.write() as conn:
             due = W.alias("due")
             pick = (
