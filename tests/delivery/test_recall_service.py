@@ -3,6 +3,7 @@ report's figures against a hand-computed fixture."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from datetime import timedelta
@@ -73,8 +74,6 @@ def send_all(service, clock, ledger, channel_cls=DeletingLedgerChannel):
         rng=random.Random(1),
         withdrawals=SqlRecallStore(service.store),
     )
-    import asyncio
-
     return asyncio.run(worker.run(until_idle=True))
 
 
@@ -314,3 +313,35 @@ def test_manual_channel_is_listed_for_a_person(sqlite_db, tmp_path):
     assert report.total.needs_manual_removal == sent == report.total.channels
     assert all(w.url and w.url.startswith("https://fake/") for w in report.manual)
     assert ledger.removed() == {}
+
+
+async def test_what_a_person_must_remove_is_told_once_per_unit(sqlite_db, tmp_path):
+    from test_notify_helpers import Recording
+
+    from publisher.notify import Notifier, directory_from_engine
+    from publisher.recall_notify import removal_pass
+    from publisher.settings.notify import Contact
+
+    service, clock, article = world(sqlite_db)
+    ledger = Ledger(tmp_path / "l.db")
+    clock["now"] = T0 + timedelta(hours=1)
+    await asyncio.to_thread(send_all, service, clock, ledger, LedgerChannel)
+    service.recall("admin", article_id=article, reason="nhầm")
+    await asyncio.to_thread(send_all, service, clock, ledger, LedgerChannel)
+    recording = Recording()
+    contacts = [Contact(user="ed0", email=["bientap.p0@example.gov.vn"])]
+    directory = directory_from_engine(sqlite_db)
+    now = clock["now"] + timedelta(minutes=1)
+    summary = await removal_pass(sqlite_db, Notifier([recording]), directory, contacts, now)
+    assert summary.opened == len(ledger.entries()) == 10
+    by_unit = {n.unit_code: n for n in recording.notices}
+    assert sorted(by_unit) == ["CP", "P0", "P0C0", "P1", "P1C0"]  # one message per unit
+    p0 = by_unit["P0C0"]
+    assert p0.text.count("\n- recall #") == 2  # facebook and zalo
+    assert "https://fake/" in p0.text
+    assert [r.name for r in p0.recipients] == ["ed0"]  # the editor reaching down from P0
+    again = await removal_pass(
+        sqlite_db, Notifier([recording]), directory, contacts, now + timedelta(minutes=1)
+    )
+    assert again.opened == 0
+    assert len(recording.notices) == 5
