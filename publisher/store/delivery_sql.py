@@ -844,6 +844,7 @@ class SqlDeliveryStore:
                     due.c.due_at <= now,
                     sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
                     *self._runnable(due, conn, now, limits=False),
+                    ~sa.exists().where(WITHDRAWAL.c.delivery_id == due.c.id),
                 )
                 .limit(1)
             ).first()
