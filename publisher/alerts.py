@@ -5,6 +5,8 @@ Every tick (default 10 minutes for notices, 15 seconds for webhooks):
   unit's admins and its parent once per incident (publisher.notify.credential_pass);
 - deliveries that ended failed, expired or needs_review are told to the unit's editors, one
   message per unit (publisher.notify.failure_pass);
+- recalled posts a person must remove by hand (or whose withdrawal failed) are told to the
+  unit's editors, one message per unit (publisher.recall_notify.removal_pass);
 - each delivery that became sent, failed or needs_review is published to the subscribed
   webhooks, signed (publisher.webhooks). The event id is stable per delivery and state, so a
   receiver can drop a repeat.
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 
 from publisher.notify import Notifier, build_notifier, credential_pass, directory_from_engine
 from publisher.notify import failure_pass as run_failure_pass
+from publisher.recall_notify import removal_pass
 from publisher.settings.notify import NotifyFile, SecretError, resolve_secret
 from publisher.store.tables import DeliveryRow, table_of
 from publisher.webhooks import Endpoint, WebhookSender, delivery_event_data
@@ -113,6 +116,7 @@ async def alert_loop(
                     await credential_pass(engine, notifier, directory, settings.contact, now,
                                           horizon),
                     await run_failure_pass(engine, notifier, directory, settings.contact, now),
+                    await removal_pass(engine, notifier, directory, settings.contact, now),
                 ):  # fmt: skip
                     for notice in summary.failed_notices:
                         log.warning("a notice reached nobody: %s", notice)

@@ -180,6 +180,7 @@ class PostState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    RECALLED = "recalled"  # taken back after a mistake: nothing more goes out (docs/delivery.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,47 @@ class Delivery:
     last_error: str | None = None
     error_kind: str | None = None
     sent_at: datetime | None = None
+    id: int | None = None
+
+
+class RecallScope(StrEnum):
+    POST = "post"  # one unit's post
+    ARTICLE = "article"  # every unit's post of one article (a central directive everywhere)
+
+
+class WithdrawalState(StrEnum):
+    """States of taking back one delivery (docs/delivery.md, "Recall")."""
+
+    PENDING = "pending"  # due; held while the delivery's own outcome is not known yet
+    CLAIMED = "claimed"
+    WITHDRAWING = "withdrawing"  # the platform call may be under way (idempotent: safe to redo)
+    WITHDRAWN = "withdrawn"  # deleted, or replaced by the correction notice
+    NEEDS_MANUAL_REMOVAL = "needs_manual_removal"  # a person removes it by hand (URL given)
+    FAILED = "failed"  # gave up after repeated errors: a person must look
+    NOT_SENT = "not_sent"  # the delivery never went out: nothing to take back
+
+
+FINAL_WITHDRAWAL_STATES = frozenset(
+    {
+        WithdrawalState.WITHDRAWN,
+        WithdrawalState.NEEDS_MANUAL_REMOVAL,
+        WithdrawalState.FAILED,
+        WithdrawalState.NOT_SENT,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """A request to take back a post, or one article on every unit's channels."""
+
+    scope: RecallScope
+    article_id: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    post_id: int | None = None  # scope POST only
+    notice: str = ""  # the correction text an `edit` channel writes in place of the post
     id: int | None = None
 
 

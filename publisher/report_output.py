@@ -25,6 +25,7 @@ from publisher.reports import (
     NO_CHANNEL,
     Coverage,
     CoverageCell,
+    RecallReport,
     Rollup,
     UnitRecord,
     coverage_curve,
@@ -294,7 +295,7 @@ def unit_record_csv(record: UnitRecord) -> str:
     return _csv(RECORD_COLUMNS, _record_rows(record))
 
 
-def to_json_text(value: Coverage | UnitRecord) -> str:
+def to_json_text(value: Coverage | UnitRecord | RecallReport) -> str:
     return json.dumps(value.to_json(), ensure_ascii=False, indent=2) + "\n"
 
 
@@ -524,3 +525,93 @@ def write_coverage_png(coverage: Coverage, path: Path) -> Path:
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+# --- recall ---------------------------------------------------------------------------------
+
+RECALL_FORMATS = ("table", "json", "csv")
+RECALL_COLUMNS = (
+    "recall_id",
+    "unit",
+    "account",
+    "platform",
+    "state",
+    "url",
+    "withdrawn_at",
+    "lag_s",
+    "note",
+)
+_WITHDRAWAL_STYLE = {
+    "withdrawn": "green",
+    "needs_manual_removal": "bold magenta",
+    "failed": "bold red",
+    "not_sent": "dim",
+}
+
+
+def recall_rows(report: RecallReport) -> list[list[Any]]:
+    return [
+        [
+            report.recall.id,
+            w.unit_code,
+            w.account_id,
+            w.platform,
+            w.state,
+            w.url,
+            w.withdrawn_at.astimezone(VIETNAM_TZ).isoformat() if w.withdrawn_at else None,
+            None if (lag := report.lag_s(w)) is None else round(lag, 1),
+            w.note,
+        ]
+        for w in report.withdrawals
+    ]
+
+
+def recall_csv(report: RecallReport) -> str:
+    """One row per withdrawal (per delivery of the recalled posts)."""
+    return _csv(RECALL_COLUMNS, recall_rows(report))
+
+
+def recall_renderable(report: RecallReport) -> Group:
+    info, total = report.recall, report.total
+    what = f"post {info.post_id}" if info.post_id is not None else "every unit"
+    head = Text.assemble(
+        ("Thu hồi · recall ", "bold"),
+        (f"#{info.id}", "bold cyan"),
+        f": {info.article_title} ({what}) — {info.reason}\n",
+        f"by {info.requested_by} at {local_time(info.requested_at)} (+07); ",
+        (f"withdrawn on {total.withdrawn} of {total.channels} channels", "bold"),
+        f"; needs manual removal {total.needs_manual_removal}; failed {total.failed}; "
+        f"still working {total.waiting}; stopped before sending {info.cancelled}; "
+        f"lag median {duration(total.median_lag_s) or '–'}, max {duration(total.max_lag_s) or '–'}",
+    )
+    table = Table(title="Theo nền tảng · by platform")
+    for name in ("platform", "withdrawn", "channels", "manual", "failed", "waiting", "not sent"):
+        table.add_column(name, justify="left" if name == "platform" else "right")
+    table.add_column("lag median / max", justify="right")
+    for r in (*report.by_platform, total):
+        table.add_row(
+            r.label,
+            str(r.withdrawn),
+            str(r.channels),
+            str(r.needs_manual_removal),
+            str(r.failed),
+            str(r.waiting),
+            str(r.not_sent),
+            f"{duration(r.median_lag_s) or '–'} / {duration(r.max_lag_s) or '–'}",
+        )
+    parts: list[Any] = [head, table]
+    people = [*report.manual, *report.failed]
+    if people:
+        todo = Table(title="Cần người gỡ · a person must remove these")
+        for name in ("unit", "account", "state", "url", "why"):
+            todo.add_column(name)
+        for w in people:
+            todo.add_row(
+                w.unit_code,
+                w.account_id,
+                Text(w.state, style=_WITHDRAWAL_STYLE.get(w.state, "")),
+                w.url or "",
+                w.note or "",
+            )
+        parts.append(todo)
+    return Group(*parts)

@@ -647,3 +647,209 @@ def load_unit_record(
     return compute_unit_record(
         _unit_info(unit_row), [_article_info(r) for r in article_rows], facts, since, until, now
     )
+
+
+# --- recall: what was taken back ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecallInfo:
+    id: int
+    scope: str
+    article_id: int
+    article_title: str
+    post_id: int | None
+    reason: str
+    notice: str
+    requested_by: str
+    requested_at: datetime
+    cancelled: int  # deliveries stopped before they went out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "scope": self.scope,
+            "article": self.article_id,
+            "title": self.article_title,
+            "post": self.post_id,
+            "reason": self.reason,
+            "notice": self.notice,
+            "requested_by": self.requested_by,
+            "requested_at": self.requested_at.isoformat(),
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalFact:
+    delivery_id: int
+    unit_code: str
+    account_id: str
+    platform: str
+    state: str  # a WithdrawalState value
+    url: str | None
+    note: str | None
+    withdrawn_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "delivery": self.delivery_id,
+            "unit": self.unit_code,
+            "account": self.account_id,
+            "platform": self.platform,
+            "state": self.state,
+            "url": self.url,
+            "note": self.note,
+            "withdrawn_at": self.withdrawn_at.isoformat() if self.withdrawn_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecallRollup:
+    """One platform (or the total). `channels` counts deliveries that went out or may have
+    (every withdrawal but `not_sent`): the M of "withdrawn on N of M channels"."""
+
+    label: str
+    channels: int
+    withdrawn: int
+    needs_manual_removal: int
+    failed: int
+    waiting: int  # pending, claimed or withdrawing: the workers are still on it
+    not_sent: int  # never went out: cancelled by the recall or before it
+    median_lag_s: float | None
+    max_lag_s: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "channels": self.channels,
+            "withdrawn": self.withdrawn,
+            "needs_manual_removal": self.needs_manual_removal,
+            "failed": self.failed,
+            "waiting": self.waiting,
+            "not_sent": self.not_sent,
+            "median_lag_s": self.median_lag_s,
+            "max_lag_s": self.max_lag_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecallReport:
+    recall: RecallInfo
+    generated_at: datetime
+    total: RecallRollup
+    by_platform: tuple[RecallRollup, ...]
+    withdrawals: tuple[WithdrawalFact, ...]
+
+    @property
+    def manual(self) -> tuple[WithdrawalFact, ...]:
+        return tuple(w for w in self.withdrawals if w.state == "needs_manual_removal")
+
+    @property
+    def failed(self) -> tuple[WithdrawalFact, ...]:
+        return tuple(w for w in self.withdrawals if w.state == "failed")
+
+    def lag_s(self, fact: WithdrawalFact) -> float | None:
+        if fact.withdrawn_at is None:
+            return None
+        return (fact.withdrawn_at - self.recall.requested_at).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recall": self.recall.to_json(),
+            "generated_at": self.generated_at.isoformat(),
+            "total": self.total.to_json(),
+            "by_platform": [r.to_json() for r in self.by_platform],
+            "needs_manual_removal": [w.to_json() for w in self.manual],
+            "failed": [w.to_json() for w in self.failed],
+            "withdrawals": [w.to_json() for w in self.withdrawals],
+        }
+
+
+_WAITING_STATES = frozenset({"pending", "claimed", "withdrawing"})
+
+
+def _recall_rollup(
+    label: str, facts: Sequence[WithdrawalFact], requested_at: datetime
+) -> RecallRollup:
+    states = [f.state for f in facts]
+    lags = [
+        (f.withdrawn_at - requested_at).total_seconds()
+        for f in facts
+        if f.state == "withdrawn" and f.withdrawn_at is not None
+    ]
+    return RecallRollup(
+        label=label,
+        channels=sum(1 for s in states if s != "not_sent"),
+        withdrawn=states.count("withdrawn"),
+        needs_manual_removal=states.count("needs_manual_removal"),
+        failed=states.count("failed"),
+        waiting=sum(1 for s in states if s in _WAITING_STATES),
+        not_sent=states.count("not_sent"),
+        median_lag_s=float(statistics.median(lags)) if lags else None,
+        max_lag_s=max(lags) if lags else None,
+    )
+
+
+def compute_recall(
+    info: RecallInfo, facts: Iterable[WithdrawalFact], now: datetime
+) -> RecallReport:
+    """Pure: a recall's coverage (withdrawn on N of M channels, by platform, lag
+    requested → withdrawn, what needs a person)."""
+    ordered = tuple(
+        sorted(facts, key=lambda f: (platform_sort_key(f.platform), f.unit_code, f.account_id))
+    )
+    platforms = sorted({f.platform for f in ordered}, key=platform_sort_key)
+    return RecallReport(
+        recall=info,
+        generated_at=now,
+        total=_recall_rollup("total", ordered, info.requested_at),
+        by_platform=tuple(
+            _recall_rollup(p, [f for f in ordered if f.platform == p], info.requested_at)
+            for p in platforms
+        ),
+        withdrawals=ordered,
+    )
+
+
+def load_recall(engine: sa.Engine, now: datetime, recall_id: int | None = None) -> RecallReport:
+    """Read one recall (default: the newest) and its withdrawals."""
+    from publisher.store.tables import RecallRow, WithdrawalRow
+
+    with Session(engine) as session:
+        if recall_id is None:
+            recall_id = session.exec(
+                select(RecallRow.id).order_by(col(RecallRow.id).desc()).limit(1)
+            ).first()
+            if recall_id is None:
+                raise ReportError("nothing has been recalled yet: nothing to report")
+        row = session.get(RecallRow, recall_id)
+        if row is None:
+            raise ReportError(f"--recall: no recall with id {recall_id}")
+        article = session.get(ArticleRow, row.article_id)
+        info = RecallInfo(
+            id=recall_id,
+            scope=row.scope,
+            article_id=row.article_id,
+            article_title=article.title if article is not None else "",
+            post_id=row.post_id,
+            reason=row.reason,
+            notice=row.notice,
+            requested_by=row.requested_by,
+            requested_at=row.requested_at,
+            cancelled=row.cancelled,
+        )
+        facts = [
+            WithdrawalFact(
+                delivery_id=w.delivery_id,
+                unit_code=w.unit_code,
+                account_id=w.account_id,
+                platform=w.platform,
+                state=w.state,
+                url=w.remote_url,
+                note=w.last_error,
+                withdrawn_at=w.withdrawn_at,
+            )
+            for w in session.exec(select(WithdrawalRow).where(WithdrawalRow.recall_id == recall_id))
+        ]
+    return compute_recall(info, facts, now)

@@ -48,6 +48,7 @@ from publisher.settings import Config
 from publisher.settings.notify import SecretError, resolve_secret
 from publisher.store.broadcast_book import SqlBroadcastBook
 from publisher.store.ingest_sql import SqlIngestStore
+from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ArticleRow, table_of
 from publisher.viber_webhook import make_viber_webhook_app
@@ -109,6 +110,7 @@ class Runtime:
             limits=self.rate_limits(),
             clock=self.clock,
             fault=fault,
+            withdrawals=SqlRecallStore(self.service.store),
         )
 
     # --- ingestion and routing -------------------------------------------------------------

@@ -28,7 +28,10 @@ from publisher.domain import (
     Pause,
     PauseScope,
     PostState,
+    Recall,
+    RecallScope,
     User,
+    WithdrawalState,
 )
 from publisher.plan_import import PlanRow
 from publisher.settings import Config
@@ -36,12 +39,14 @@ from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile, p
 from publisher.store.delivery_sql import (
     ARTICLE,
     POST,
+    WITHDRAWAL,
     D,
     PlannedPost,
     SqlDeliveryStore,
     SqlPostStore,
     load_directory,
 )
+from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.repository import Repository
 from publisher.store.sql import article_from_mapping
 from publisher.workflow import Action
@@ -122,6 +127,32 @@ class QueueItem:
     state: str
     priority: int
     deliveries: dict[str, int]  # delivery state → count
+
+
+@dataclass(frozen=True, slots=True)
+class RecallResult:
+    """What a recall did at once; the workers take the sent posts back afterwards."""
+
+    recall_id: int
+    scope: RecallScope
+    article_id: int
+    posts: tuple[int, ...]  # posts now `recalled`
+    cancelled: int  # deliveries stopped before they went out
+    to_withdraw: int  # deliveries sent (or possibly sent): withdrawals queued
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recall": self.recall_id,
+            "scope": self.scope.value,
+            "article": self.article_id,
+            "posts": list(self.posts),
+            "cancelled": self.cancelled,
+            "to_withdraw": self.to_withdraw,
+        }
+
+
+# Posts whose deliveries never went out: kept as they are (rejected / cancelled) by a recall.
+CLOSED_POSTS = (PostState.REJECTED.value, PostState.CANCELLED.value)
 
 
 # Kept under this name for callers that read articles with Core queries.
@@ -561,6 +592,11 @@ class DeliveryService:
             self._require(user, Action.RETRY, row.unit_code, target=f"delivery:{delivery_id}")
             if row.state not in RETRYABLE:
                 raise ServiceError(f"delivery {delivery_id} is {row.state}: nothing to retry")
+            recalled = conn.execute(
+                sa.select(WITHDRAWAL.c.id).where(WITHDRAWAL.c.delivery_id == delivery_id)
+            ).first()
+            if recalled is not None:
+                raise ServiceError(f"delivery {delivery_id} was recalled: it is never sent again")
             now = self.clock()
             conn.execute(
                 sa.update(D)
@@ -577,6 +613,123 @@ class DeliveryService:
             self._audit(
                 conn, actor_label or username, "retry", f"delivery:{delivery_id}", reason=reason
             )
+
+    # --- recall ------------------------------------------------------------------------
+
+    @audits_refusals
+    def recall(
+        self,
+        username: str,
+        *,
+        reason: str,
+        post_id: int | None = None,
+        article_id: int | None = None,
+        notice: str = "",
+        actor_label: str | None = None,
+    ) -> RecallResult:
+        """Take back one post, or one article from every unit it went to (docs/delivery.md).
+
+        In one transaction: deliveries not yet out are cancelled (a worker that has just
+        claimed one is fenced out), every delivery gets one withdrawal row (sent ones are
+        then taken back by the workers), the posts become `recalled`, and the audit trail
+        gets "recall". Who may: an approver or admin whose reach covers every unit recalled
+        — for a central directive recalled everywhere, the root.
+        """
+        if not reason.strip():
+            raise ServiceError("a recall needs a reason (--reason)")
+        if (post_id is None) == (article_id is None):
+            raise ServiceError("recall one post, or one article everywhere (not both)")
+        user = self.user(username)
+        actor = actor_label or username
+        now = self.clock()
+        with self.store.write() as conn:
+            if post_id is not None:
+                [post] = self._load_posts(conn, [post_id])
+                if post.state == PostState.RECALLED.value:
+                    raise ServiceError(f"post {post_id} is already recalled")
+                scope, article, posts = RecallScope.POST, int(post.article_id), [post]
+                target = f"post:{post_id}"
+            else:
+                assert article_id is not None
+                found = conn.execute(
+                    sa.select(ARTICLE.c.id).where(ARTICLE.c.id == article_id)
+                ).first()
+                if found is None:
+                    raise NotFound(f"unknown article {article_id}")
+                posts = list(
+                    conn.execute(
+                        sa.select(POST)
+                        .where(
+                            POST.c.article_id == article_id,
+                            POST.c.state != PostState.RECALLED.value,
+                        )
+                        .order_by(POST.c.id)
+                    ).all()
+                )
+                if not posts:
+                    raise ServiceError(f"article {article_id} has no post left to recall")
+                scope, article, target = RecallScope.ARTICLE, article_id, f"article:{article_id}"
+            for post in posts:
+                self._require(user, Action.RECALL, post.unit_code, target=target)
+            post_ids = [int(p.id) for p in posts]
+            request = Recall(scope, article, reason, username, now, post_id, notice)
+            created = SqlRecallStore(self.store).recall_in(conn, request, post_ids, now)
+            recalled = tuple(p.id for p in posts if p.state not in CLOSED_POSTS)
+            if recalled:
+                conn.execute(
+                    sa.update(POST)
+                    .where(POST.c.id.in_(recalled))
+                    .values(
+                        state=PostState.RECALLED.value,
+                        decided_by=username,
+                        decision_reason=f"recalled: {reason}"[:500],
+                        updated_at=now,
+                    )
+                )
+            self._audit(
+                conn,
+                actor,
+                "recall",
+                target,
+                recall=created.recall_id,
+                reason=reason,
+                notice=notice or None,
+                posts=len(post_ids),
+                cancelled=created.cancelled,
+                to_withdraw=created.to_withdraw,
+            )
+        return RecallResult(
+            created.recall_id, scope, article, recalled, created.cancelled, created.to_withdraw
+        )
+
+    def withdrawals_of_post(self, post_id: int) -> list[dict[str, Any]]:
+        """The withdrawal of each of the post's deliveries (empty when not recalled)."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    WITHDRAWAL.c.delivery_id,
+                    WITHDRAWAL.c.account_id,
+                    WITHDRAWAL.c.platform,
+                    WITHDRAWAL.c.state,
+                    WITHDRAWAL.c.remote_url,
+                    WITHDRAWAL.c.last_error,
+                    WITHDRAWAL.c.withdrawn_at,
+                )
+                .where(WITHDRAWAL.c.post_id == post_id)
+                .order_by(WITHDRAWAL.c.platform, WITHDRAWAL.c.account_id)
+            ).all()
+        return [
+            {
+                "delivery": r.delivery_id,
+                "account": r.account_id,
+                "platform": r.platform,
+                "state": WithdrawalState(r.state).value,
+                "url": r.remote_url,
+                "note": r.last_error,
+                "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None,
+            }
+            for r in rows
+        ]
 
     # --- bulk plan ---------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from publisher.store.tables import (
     PauseRow,
     PostRow,
     UnitRow,
+    WithdrawalRow,
     table_of,
 )
 
@@ -57,6 +58,7 @@ UNIT = table_of(UnitRow)
 ACCOUNT = table_of(ChannelAccountRow)
 PAUSE = table_of(PauseRow)
 AUDIT = table_of(AuditEventRow)
+WITHDRAWAL = table_of(WithdrawalRow)
 
 T = TypeVar("T")
 
@@ -141,12 +143,26 @@ class DeliveryView:
 
 
 @dataclass(frozen=True, slots=True)
+class WithdrawalView:
+    """Taking back one delivery of a recalled post (docs/delivery.md, "Recall")."""
+
+    delivery_id: int
+    account_id: str
+    platform: str
+    state: str  # a WithdrawalState value
+    url: str | None = None
+    note: str | None = None  # why a person must act, or the last error
+    withdrawn_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PostDetail:
     post: Post
     article: Article
     unit: Unit
     deliveries: tuple[DeliveryView, ...] = ()
     payloads: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by account id
+    withdrawals: tuple[WithdrawalView, ...] = ()  # empty unless the post was recalled
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,7 +438,24 @@ class Views:
         )
         deliveries = tuple(_delivery_from(d, article.title) for d in drows)
         payloads = {d["account_id"]: d["payload"] for d in drows if d["payload"]}
-        return PostDetail(post, article, unit, deliveries, payloads)
+        wrows = self._rows(
+            sa.select(WITHDRAWAL)
+            .where(WITHDRAWAL.c.post_id == post_id)
+            .order_by(WITHDRAWAL.c.platform, WITHDRAWAL.c.account_id)
+        )
+        withdrawals = tuple(
+            WithdrawalView(
+                delivery_id=w["delivery_id"],
+                account_id=w["account_id"],
+                platform=w["platform"],
+                state=w["state"],
+                url=w["remote_url"],
+                note=w["last_error"],
+                withdrawn_at=w["withdrawn_at"],
+            )
+            for w in wrows
+        )
+        return PostDetail(post, article, unit, deliveries, payloads, withdrawals)
 
     # --- calendar ---------------------------------------------------------------------
 

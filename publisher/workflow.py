@@ -29,6 +29,7 @@ class Action(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     MANAGE_ACCOUNTS = "manage_accounts"  # connect, test, rotate, remove channel accounts
+    RECALL = "recall"  # take a sent post back from every channel
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -44,6 +45,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.CANCEL,
             Action.PAUSE,
             Action.RESUME,
+            Action.RECALL,
         }
     ),
     Role.ADMIN: frozenset(Action),

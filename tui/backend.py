@@ -198,6 +198,13 @@ class CoreBackend:
     def cancel(self, user: User, post_id: int, reason: str) -> None:
         self._decide(lambda: self.service.cancel(post_id, user.username, reason))
 
+    def recall(self, user: User, post_id: int, reason: str, notice: str) -> None:
+        self._decide(
+            lambda: self.service.recall(
+                user.username, post_id=post_id, reason=reason, notice=notice
+            )
+        )
+
     def pause(
         self, user: User, scope: PauseScope, target: str, reason: str, until: datetime | None
     ) -> None:

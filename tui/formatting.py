@@ -12,6 +12,16 @@ POST_STATES = {
     "approved": "Approved",
     "rejected": "Rejected",
     "cancelled": "Cancelled",
+    "recalled": "Recalled",
+}
+WITHDRAWAL_STATES = {
+    "pending": "Waiting to withdraw",
+    "claimed": "Withdrawing",
+    "withdrawing": "Withdrawing",
+    "withdrawn": "Withdrawn",
+    "needs_manual_removal": "Remove by hand",
+    "failed": "Withdrawal failed",
+    "not_sent": "Never sent",
 }
 DELIVERY_STATES = {
     "awaiting_approval": "Awaiting approval",
@@ -93,6 +103,10 @@ def clock(moment: datetime) -> str:
 
 def post_state(state: str) -> str:
     return _(POST_STATES.get(state, state))
+
+
+def withdrawal_state(state: str) -> str:
+    return _(WITHDRAWAL_STATES.get(state, state))
 
 
 def delivery_state(state: str) -> str:

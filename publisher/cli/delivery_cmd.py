@@ -25,7 +25,7 @@ from publisher.identity import (
     resolve_identity,
     sandbox_enabled,
 )
-from publisher.service import DeliveryService, ServiceError
+from publisher.service import DeliveryService, RecallResult, ServiceError
 from publisher.settings import Config, ConfigError
 from publisher.store.sql import SqlRepository
 from publisher.workspace import Workspace
@@ -288,6 +288,50 @@ def register(app: typer.Typer) -> None:
             actor_label=identity.actor_label,
         )
         typer.echo(f"lifted {lifted} pause(s) on {scope.value} {target or '(everything)'}")
+
+    @app.command("recall")
+    def recall(
+        post: int | None = typer.Argument(None, help="Post id (one unit's post)."),
+        article: int | None = typer.Option(
+            None, "--article", help="Article id: recall it from every unit it went to."
+        ),
+        reason: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
+        notice: str = typer.Option(
+            "",
+            "--notice",
+            help="Correction text written in place of the post where the platform can only edit.",
+        ),
+        as_user: str | None = typer.Option(None, "--as", help="Acting user."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Thu hồi · take a post (or an article everywhere) back from every channel: what has
+        not gone out is stopped, what has is withdrawn by the workers; what a platform cannot
+        remove is listed for a person (`publisher report recall`)."""
+        if (post is None) == (article is None):
+            raise UserError("give a POST_ID, or --article ID (not both)")
+        if not reason.strip():
+            raise UserError("--reason: must not be empty")
+        context = open_context()
+        identity = acting_identity(context, as_user)
+        result = _service_call(
+            context.service().recall,
+            identity.user.username,
+            reason=reason,
+            post_id=post,
+            article_id=article,
+            notice=notice,
+            actor_label=identity.actor_label,
+        )
+        assert isinstance(result, RecallResult)
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+            return
+        typer.echo(
+            f"recall {result.recall_id}: {len(result.posts)} post(s) recalled; "
+            f"{result.cancelled} delivery(ies) stopped before sending; "
+            f"{result.to_withdraw} to withdraw (the workers take them back; "
+            f"see `publisher report recall --recall {result.recall_id}`)"
+        )
 
     @audit_app.command("verify")
     def verify() -> None:

@@ -15,7 +15,14 @@ from publisher import report_output
 from publisher.cli.common import UserError
 from publisher.credential_health import DEFAULT_HORIZON_DAYS, load_account_health
 from publisher.domain import VIETNAM_TZ
-from publisher.reports import Coverage, ReportError, UnitRecord, load_coverage, load_unit_record
+from publisher.reports import (
+    Coverage,
+    ReportError,
+    UnitRecord,
+    load_coverage,
+    load_recall,
+    load_unit_record,
+)
 from publisher.workspace import Workspace
 
 report_app = typer.Typer(help="Reports: who published what, when, where.")
@@ -138,6 +145,36 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(error)) from None
         finally:
             engine.dispose()
+
+    @report_app.command("recall")
+    def recall(
+        recall_id: int | None = typer.Option(
+            None, "--recall", help="Recall id (default: the newest recall)."
+        ),
+        fmt: str = typer.Option("table", "--format", help="table | json | csv"),
+    ) -> None:
+        """What a recall took back: withdrawn on N of M channels, what a person must remove,
+        failures, lag (requested → withdrawn), by platform."""
+        fmt = fmt.strip().lower()
+        if fmt not in report_output.RECALL_FORMATS:
+            raise UserError(
+                f"--format: {fmt!r} is not one of {', '.join(report_output.RECALL_FORMATS)}"
+            )
+        workspace = Workspace.from_env()
+        workspace.upgrade_database()
+        engine = workspace.engine()
+        try:
+            report = load_recall(engine, datetime.now(UTC), recall_id)
+        except ReportError as error:
+            raise UserError(str(error)) from None
+        finally:
+            engine.dispose()
+        if fmt == "table":
+            Console().print(report_output.recall_renderable(report))
+        elif fmt == "json":
+            print(report_output.to_json_text(report), end="")
+        else:
+            print(report_output.recall_csv(report), end="")
 
     @accounts_app.command("check")
     def check(

@@ -17,6 +17,12 @@ DURING_CALL = "during_call"  # the request is in flight: unknown → reconcile d
 AFTER_ACCEPT = "after_accept"  # the platform accepted it, `sent` not recorded: found by read-back
 AFTER_SENT = "after_sent"  # recorded: nothing to do
 KILL_POINTS = (AFTER_CLAIM, AFTER_SENDING, DURING_CALL, AFTER_ACCEPT, AFTER_SENT)
+# The same for a withdrawal (recall): claimed; `withdrawing` committed; the platform took it
+# back but `withdrawn` is not recorded. Each recovers by withdrawing again (idempotent).
+WITHDRAW_CLAIMED = "withdraw_claimed"
+WITHDRAW_MARKED = "withdraw_marked"
+WITHDRAW_CALLED = "withdraw_called"
+WITHDRAW_KILL_POINTS = (WITHDRAW_CLAIMED, WITHDRAW_MARKED, WITHDRAW_CALLED)
 ENV_VAR = "PUBLISHER_FAULT_KILL_AT"
 SIGNAL_ENV_VAR = "PUBLISHER_FAULT_SIGNAL"  # KILL (default) or STOP (freeze: a stalled worker)
 
@@ -31,8 +37,9 @@ class KillAt:
     """Signal this process (SIGKILL by default) the `nth` time `point` is reached."""
 
     def __init__(self, point: str, nth: int = 1, signum: int = signal.SIGKILL) -> None:
-        if point not in KILL_POINTS:
-            raise ValueError(f"{ENV_VAR}: unknown point {point!r}; known: {', '.join(KILL_POINTS)}")
+        known = KILL_POINTS + WITHDRAW_KILL_POINTS
+        if point not in known:
+            raise ValueError(f"{ENV_VAR}: unknown point {point!r}; known: {', '.join(known)}")
         self.point = point
         self.nth = nth
         self.seen = 0

@@ -90,3 +90,72 @@ class DeliveryStore(Protocol):
     def hold(self, key: str, until: datetime) -> None: ...
     def is_idle(self, now: datetime) -> bool: ...
     def active_pauses(self, now: datetime) -> list[Pause]: ...
+
+
+# --- recall: taking sent posts back ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecallCreated:
+    """What recording a recall did, in the same transaction."""
+
+    recall_id: int
+    cancelled: int  # deliveries stopped before they went out
+    withdrawals: int  # withdrawal rows made (one per delivery not already recalled)
+    to_withdraw: int  # of which sent or possibly sent: the engine takes them back
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalJob:
+    """A claimed withdrawal, with what the engine needs from its delivery and recall.
+
+    `lease_owner` and `attempt` fence every later write, as for deliveries.
+    """
+
+    id: int
+    recall_id: int
+    delivery_id: int
+    post_id: int
+    unit_code: str
+    account_id: str
+    platform: str
+    attempt: int
+    lease_owner: str
+    lease_until: datetime
+    retries: int
+    delivery_state: DeliveryState
+    remote_id: str | None
+    remote_url: str | None
+    notice: str
+    reason: str
+    requested_at: datetime
+
+
+class WithdrawalStore(Protocol):
+    """The recall engine's persistence (SQL and in memory share one contract test).
+
+    A False return from a fenced write means the lease is lost: another worker (or the
+    sweeper) has the withdrawal now.
+    """
+
+    def claim_withdrawals(
+        self, owner: str, now: datetime, limit: int, lease_s: float
+    ) -> list[WithdrawalJob]: ...
+    def release_withdrawal(self, job: WithdrawalJob, due_at: datetime, now: datetime) -> bool: ...
+    def mark_withdrawing(self, job: WithdrawalJob, now: datetime, lease_s: float) -> bool: ...
+    def mark_withdrawn(
+        self, job: WithdrawalJob, receipt: Receipt, mode: str, now: datetime
+    ) -> bool: ...
+    def mark_manual(self, job: WithdrawalJob, kind: str, note: str, now: datetime) -> bool: ...
+    def mark_not_sent(self, job: WithdrawalJob, now: datetime) -> bool: ...
+    def mark_withdrawal_failed(
+        self, job: WithdrawalJob, kind: str, error: str, now: datetime
+    ) -> bool: ...
+    def retry_withdrawal(
+        self, job: WithdrawalJob, at: datetime, kind: str, error: str, now: datetime
+    ) -> bool: ...
+    def stop_account_withdrawal(self, job: WithdrawalJob, error: str, now: datetime) -> bool: ...
+    def sweep_withdrawals(self, now: datetime) -> int: ...
+    def withdrawals_idle(self, now: datetime) -> bool: ...
+    def reserve(self, gaps: Mapping[str, float], now: datetime) -> datetime | None: ...
+    def hold(self, key: str, until: datetime) -> None: ...

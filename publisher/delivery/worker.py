@@ -32,9 +32,10 @@ from publisher.delivery.faults import (
     FaultHook,
     no_fault,
 )
-from publisher.delivery.jobs import DeliveryStore, Job
+from publisher.delivery.jobs import DeliveryStore, Job, WithdrawalJob, WithdrawalStore
 from publisher.delivery.limits import RateLimits
 from publisher.delivery.reconcile import reconcile_once
+from publisher.delivery.withdraw import Withdrawer
 from publisher.domain import ChannelAccount, DeliveryState
 from publisher.store.delivery_sql import account_key
 
@@ -100,6 +101,7 @@ class WorkerStats:
     outcomes: dict[str, int] = field(default_factory=dict)
     claimed_ids: list[tuple[int, int]] = field(default_factory=list)  # (delivery, attempt)
     database_errors: int = 0
+    withdrawals_claimed: int = 0
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -120,6 +122,7 @@ class Worker:
         fault: FaultHook = no_fault,
         rng: random.Random | None = None,
         record_claims: bool = False,
+        withdrawals: WithdrawalStore | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -133,6 +136,26 @@ class Worker:
         self.rng = rng or random.Random()
         self.record_claims = record_claims
         self.stats = WorkerStats()
+        # Recalls: the same process takes sent posts back (publisher/delivery/withdraw.py).
+        self.withdrawals = withdrawals
+        self.withdrawer = (
+            Withdrawer(
+                withdrawals,
+                channels,
+                accounts,
+                credentials,
+                request_timeout_s=config.request_timeout_s,
+                lease_s=config.lease_s,
+                lease_margin_s=config.lease_margin_s,
+                max_retries=config.max_retries,
+                limits=self.limits,
+                clock=clock,
+                fault=fault,
+                rng=self.rng,
+            )
+            if withdrawals is not None
+            else None
+        )
 
     # --- one delivery ------------------------------------------------------------------
 
@@ -254,10 +277,17 @@ class Worker:
 
     # --- the loop ----------------------------------------------------------------------
 
+    async def withdraw(self, job: WithdrawalJob) -> None:
+        assert self.withdrawer is not None
+        outcome = await self.withdrawer.process(job)
+        self.stats.count(outcome.value)
+
     async def housekeeping(self) -> None:
         """Sweep expired leases and reconcile unknown outcomes."""
         now = self.clock()
         self.store.sweep(now)
+        if self.withdrawals is not None:
+            self.withdrawals.sweep_withdrawals(now)
         await reconcile_once(
             self.store,
             self.channels,
@@ -269,9 +299,12 @@ class Worker:
             lease_s=self.config.lease_s,
         )
 
-    async def _guarded(self, job: Job) -> None:
+    async def _guarded(self, job: Job | WithdrawalJob) -> None:
         try:
-            await self.process(job)
+            if isinstance(job, WithdrawalJob):
+                await self.withdraw(job)
+            else:
+                await self.process(job)
         except sqlalchemy.exc.DBAPIError as error:
             # The row keeps its state; the sweeper turns an abandoned lease into pending or
             # unknown, never into a second blind send.
@@ -289,19 +322,30 @@ class Worker:
                     await self.housekeeping()
                     next_sweep = loop.time() + config.sweep_every_s
                 free = min(config.concurrency - len(inflight), config.batch)
-                jobs = (
-                    self.store.claim(config.owner, self.clock(), free, config.lease_s)
-                    if free > 0
-                    else []
-                )
+                # Withdrawals first: a recall is taken back before anything new goes out.
+                jobs: list[Job | WithdrawalJob] = []
+                if self.withdrawals is not None and free > 0:
+                    jobs.extend(
+                        self.withdrawals.claim_withdrawals(
+                            config.owner, self.clock(), free, config.lease_s
+                        )
+                    )
+                if free > len(jobs):
+                    jobs.extend(
+                        self.store.claim(
+                            config.owner, self.clock(), free - len(jobs), config.lease_s
+                        )
+                    )
             except sqlalchemy.exc.DBAPIError as error:
                 self.stats.database_errors += 1
                 log.warning("database unreachable, trying again: %s", error)
                 await asyncio.sleep(config.db_retry_s)
                 continue
-            self.stats.claimed += len(jobs)
+            deliveries = [job for job in jobs if isinstance(job, Job)]
+            self.stats.claimed += len(deliveries)
+            self.stats.withdrawals_claimed += len(jobs) - len(deliveries)
             if self.record_claims:
-                self.stats.claimed_ids.extend((job.id, job.attempt) for job in jobs)
+                self.stats.claimed_ids.extend((job.id, job.attempt) for job in deliveries)
             for job in jobs:
                 task = asyncio.create_task(self._guarded(job))
                 inflight.add(task)
@@ -317,7 +361,10 @@ class Worker:
             if until_idle:
                 try:
                     await self.housekeeping()
-                    if self.store.is_idle(self.clock()):
+                    now = self.clock()
+                    if self.store.is_idle(now) and (
+                        self.withdrawals is None or self.withdrawals.withdrawals_idle(now)
+                    ):
                         break
                 except sqlalchemy.exc.DBAPIError as error:
                     self.stats.database_errors += 1

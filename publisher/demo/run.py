@@ -42,8 +42,9 @@ from publisher.demo.content import DemoPortal
 from publisher.fetch import Fetcher
 from publisher.ingest.intake import HEADER_SIGNATURE, HEADER_SOURCE, HEADER_TIMESTAMP, sign
 from publisher.ingest.poller import Poller
-from publisher.reports import load_coverage
+from publisher.reports import load_coverage, load_recall
 from publisher.runtime import Runtime, build_runtime
+from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.tables import DeliveryRow, table_of
 from publisher.workspace import Workspace, sync_directory
 
@@ -73,6 +74,9 @@ class DemoReport:
     problems: list[str] = field(default_factory=list)
     directive: str = ""
     coverage: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    # The recall step: the directive taken back everywhere.
+    recall: dict[str, Any] = field(default_factory=dict)  # the recall report's JSON
+    ledger_withdrawn: int = 0  # sandbox ledger entries marked withdrawn afterwards
 
 
 class LateApp:
@@ -409,8 +413,47 @@ async def _run(
             for r in (*coverage.levels, coverage.total)
         ]
         report.problems = problem_lines(runtime)
+        await recall_directive(runtime, coverage.article.id, url, report, console)
     finally:
         await runtime.aclose()
+
+
+async def recall_directive(
+    runtime: Runtime, article_id: int, url: str, report: DemoReport, console: Console
+) -> None:
+    """Recall the central directive from every unit, let the workers take it back, report."""
+    result = runtime.service.recall(
+        "admin",
+        article_id=article_id,
+        reason="ban hành nhầm · sent in error (demo)",
+        notice="Thông tin này đã được thu hồi để đính chính. · Withdrawn for correction.",
+    )
+    console.print(
+        f"[bold]7.[/] Thu hồi · recall of the directive everywhere: {len(result.posts)} posts, "
+        f"{result.cancelled} deliveries stopped before sending, {result.to_withdraw} to take back"
+    )
+    worker = runtime.worker(
+        WorkerConfig(
+            owner="demo-recall",
+            request_timeout_s=15.0,
+            lease_margin_s=1.0,
+            sweep_every_s=0.5,
+            poll_s=0.1,
+        )
+    )
+    recalls = SqlRecallStore(runtime.service.store)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        await worker.run(until_idle=True)
+        now = runtime.clock()
+        upcoming = recalls.next_withdrawal_due()
+        if upcoming is None or not 0 < (upcoming - now).total_seconds() <= 20:
+            break
+        await asyncio.sleep((upcoming - now).total_seconds())
+    report.recall = load_recall(runtime.engine, runtime.clock(), result.recall_id).to_json()
+    async with httpx.AsyncClient(base_url=url) as client:
+        ledger = (await client.get("/_sandbox/ledger")).json()
+    report.ledger_withdrawn = sum(1 for entry in ledger if entry.get("withdrawn"))
 
 
 def problem_lines(runtime: Runtime) -> list[str]:
@@ -461,6 +504,26 @@ def print_summary(report: DemoReport, console: Console) -> None:
             share = f"{100 * sent / targeted:.0f}%" if targeted else "–"
             cover.add_row(label, f"{reached}/{units}", f"{sent}/{targeted} ({share})")
         console.print(cover)
+    if report.recall:
+        total = report.recall["total"]
+        recall = Table(title="Thu hồi chỉ đạo · directive recall (withdrawn on N of M channels)")
+        for name in ("platform", "withdrawn", "needs manual removal", "failed", "not sent"):
+            recall.add_column(name, justify="left" if name == "platform" else "right")
+        for row in (*report.recall["by_platform"], total):
+            recall.add_row(
+                row["label"],
+                f"{row['withdrawn']}/{row['channels']}",
+                str(row["needs_manual_removal"]),
+                str(row["failed"]),
+                str(row["not_sent"]),
+            )
+        console.print(recall)
+        console.print(
+            f"Thu hồi · recall: withdrawn on {total['withdrawn']} of {total['channels']} "
+            f"channels; {len(report.recall['needs_manual_removal'])} for a person to remove "
+            f"by hand (`report recall`); lag median {_lag(total['median_lag_s'])}, "
+            f"max {_lag(total['max_lag_s'])}"
+        )
     if report.problems:
         console.print("[bold]Cần người xử lý · needs a person:[/]")
         for line in report.problems:
@@ -473,8 +536,13 @@ def print_summary(report: DemoReport, console: Console) -> None:
         "Xem tiếp · where to look next:\n"
         f"  PUBLISHER_HOME={home} {command} tui --as {APPROVER}\n"
         f"  PUBLISHER_HOME={home} {command} report coverage --format png\n"
+        f"  PUBLISHER_HOME={home} {command} report recall\n"
         f"  PUBLISHER_HOME={home} {command} status"
     )
+
+
+def _lag(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds:.1f} s"
 
 
 def report_json(report: DemoReport) -> str:
@@ -496,6 +564,7 @@ def report_json(report: DemoReport) -> str:
                 for label, reached, units, sent, targeted in report.coverage
             ],
             "problems": report.problems,
+            "recall": report.recall["total"] if report.recall else None,
         },
         ensure_ascii=False,
     )

@@ -75,6 +75,7 @@ class MemoryDeliveryStore:
         self.limits: dict[str, datetime] = {}
         self.attempts: dict[tuple[int, int], str] = {}  # (delivery, attempt) → outcome
         self.unit_paths = dict(unit_paths or {})  # "/CP/01/00004/" for subtree pauses
+        self.recalled: set[int] = set()  # deliveries with a withdrawal: never claimed again
         self._lock = threading.Lock()
 
     # --- enqueue and claim -----------------------------------------------------------------
@@ -112,7 +113,7 @@ class MemoryDeliveryStore:
 
     def _runnable(self, row: _Row, now: datetime, limits: bool = True) -> bool:
         new = row.new
-        if row.state not in CLAIMABLE or row.due_at > now:
+        if row.state not in CLAIMABLE or row.due_at > now or row.id in self.recalled:
             return False
         if new.expires_at is not None and new.expires_at <= now:
             return False

@@ -42,6 +42,7 @@ from publisher.store.tables import (
     RateLimitRow,
     UnitRow,
     UTCDateTime,
+    WithdrawalRow,
     table_of,
 )
 
@@ -52,6 +53,7 @@ PAUSE = table_of(PauseRow)
 LIMIT = table_of(RateLimitRow)
 UNIT = table_of(UnitRow)
 INCIDENT = table_of(IncidentRow)
+WITHDRAWAL = table_of(WithdrawalRow)
 
 CLAIMABLE = (DeliveryState.PENDING.value, DeliveryState.RETRY_WAIT.value)
 IN_FLIGHT = (
@@ -405,6 +407,8 @@ class SqlDeliveryStore:
                     due.c.due_at <= now,
                     sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
                     *self._runnable(due, conn, now),
+                    # Recalled: never sent, whatever state a race left it in.
+                    ~sa.exists().where(WITHDRAWAL.c.delivery_id == due.c.id),
                 )
                 .order_by(due.c.priority.desc(), due.c.due_at, due.c.id)
                 .limit(limit)
@@ -840,6 +844,7 @@ class SqlDeliveryStore:
                     due.c.due_at <= now,
                     sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
                     *self._runnable(due, conn, now, limits=False),
+                    ~sa.exists().where(WITHDRAWAL.c.delivery_id == due.c.id),
                 )
                 .limit(1)
             ).first()

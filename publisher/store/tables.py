@@ -255,6 +255,53 @@ class DeliveryAttemptRow(SQLModel, table=True):
     detail: str | None = None
 
 
+class RecallRow(SQLModel, table=True):
+    """A request to take back one post, or one article from every unit (docs/delivery.md)."""
+
+    __tablename__ = "recall"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)  # post | article
+    article_id: int = Field(foreign_key="article.id", index=True)
+    post_id: int | None = Field(default=None, foreign_key="post.id")
+    reason: str
+    notice: str = ""
+    requested_by: str
+    requested_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    cancelled: int = 0  # deliveries stopped before they went out
+
+
+class WithdrawalRow(SQLModel, table=True):
+    """Taking back one delivery: once per delivery, claimed with a lease, fenced by attempt."""
+
+    __tablename__ = "withdrawal"
+    __table_args__ = (
+        sa.UniqueConstraint("delivery_id"),
+        sa.Index("ix_withdrawal_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recall_id: int = Field(foreign_key="recall.id", index=True)
+    delivery_id: int = Field(foreign_key="delivery.id")
+    post_id: int = Field(index=True)  # denormalised for the post screen
+    unit_code: str = Field(max_length=64)
+    account_id: str = Field(max_length=128)
+    platform: str = Field(max_length=16)
+    state: str = Field(max_length=24)
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    attempt: int = 0
+    retries: int = 0  # errors retried so far (rate limits, unknown outcomes, before-send)
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = _time()
+    remote_id: str | None = None
+    remote_url: str | None = None
+    last_error: str | None = None
+    error_kind: str | None = Field(default=None, max_length=24)
+    withdrawn_at: datetime | None = _time()
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class PauseRow(SQLModel, table=True):
     __tablename__ = "pause"
 

@@ -55,7 +55,13 @@ def test_status_json_is_zero_on_a_new_database(tmp_path: Path) -> None:
     assert counts["articles"] == 0
     assert counts["deliveries"]["pending"] == 0
     assert counts["deliveries"]["needs_review"] == 0
-    assert set(counts["posts"]) == {"awaiting_approval", "approved", "rejected", "cancelled"}
+    assert set(counts["posts"]) == {
+        "awaiting_approval",
+        "approved",
+        "rejected",
+        "cancelled",
+        "recalled",
+    }
     assert all(n == 0 for n in counts["deliveries"].values())
     assert all(n == 0 for n in counts["posts"].values())
 

@@ -22,6 +22,7 @@ from channels.base import (
     Receipt,
     SendError,
     Template,
+    WithdrawMode,
     payload_hash,
 )
 from publisher.delivery.jobs import NewDelivery
@@ -43,6 +44,12 @@ class Ledger:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS post (id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " account TEXT, body_sha256 TEXT, payload TEXT)"
+            )
+            # Recall: every withdraw call, and each post taken back (once, with how).
+            db.execute("CREATE TABLE IF NOT EXISTS withdraw_call (remote_id TEXT)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS removed (remote_id TEXT PRIMARY KEY, how TEXT,"
+                " notice TEXT)"
             )
 
     def _db(self) -> sqlite3.Connection:
@@ -69,6 +76,23 @@ class Ledger:
     def entries(self) -> list[tuple[str, str]]:
         with self._db() as db:
             return [(a, h) for a, h in db.execute("SELECT account, body_sha256 FROM post")]
+
+    def withdraw(self, remote_id: str, how: str, notice: str) -> None:
+        """Idempotent, as the platforms are: taking back a post already gone changes nothing."""
+        with self._db() as db:
+            db.execute("INSERT INTO withdraw_call (remote_id) VALUES (?)", (remote_id,))
+            db.execute(
+                "INSERT OR IGNORE INTO removed (remote_id, how, notice) VALUES (?, ?, ?)",
+                (remote_id, how, notice),
+            )
+
+    def removed(self) -> dict[str, str]:
+        with self._db() as db:
+            return dict(db.execute("SELECT remote_id, how FROM removed").fetchall())
+
+    def withdraw_calls(self) -> int:
+        with self._db() as db:
+            return int(db.execute("SELECT count(*) FROM withdraw_call").fetchone()[0])
 
     def duplicates(self) -> int:
         with self._db() as db:
@@ -136,6 +160,54 @@ class LedgerChannel(Channel):
     ) -> Receipt | None:
         remote_id = self.ledger.find(account.id, body_hash)
         return Receipt(remote_id=remote_id) if remote_id else None
+
+
+class DeletingLedgerChannel(LedgerChannel):
+    """A platform whose API deletes posts; `withdraw_faults` scripts the withdraw calls."""
+
+    withdraw_mode: ClassVar[WithdrawMode] = WithdrawMode.DELETE
+
+    def __init__(
+        self, ledger: Ledger, faults: Faults | None = None, withdraw_faults: Faults | None = None
+    ) -> None:
+        super().__init__(ledger, faults)
+        self.withdraw_faults = withdraw_faults or Faults()
+        self.notices: list[str] = []
+        self.withdraw_attempts = 0  # calls made, whatever came back
+
+    async def withdraw(
+        self, account: ChannelAccount, credentials: Credentials, remote_id: str, *, notice: str
+    ) -> Receipt:
+        self.withdraw_attempts += 1
+        fault = self.withdraw_faults.next()
+        if self.withdraw_faults.latency_s:
+            await asyncio.sleep(self.withdraw_faults.latency_s)
+        if fault == "before_send":
+            raise SendError(ErrorKind.BEFORE_SEND, "connection refused")
+        if fault == "rate_limited":
+            raise SendError(
+                ErrorKind.RATE_LIMITED,
+                "too many calls",
+                retry_after=self.withdraw_faults.retry_after_s,
+            )
+        if fault == "auth":
+            raise SendError(ErrorKind.AUTH, "token expired", platform_code="190")
+        if fault == "permanent":
+            raise SendError(ErrorKind.PERMANENT, "not allowed to delete", platform_code="200")
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        self.notices.append(notice)
+        how = "edited" if self.withdraw_mode is WithdrawMode.EDIT else "deleted"
+        self.ledger.withdraw(remote_id, how, notice)
+        if fault == "reply_lost":
+            raise SendError(ErrorKind.UNKNOWN_OUTCOME, "read timeout after the request was sent")
+        return Receipt(remote_id=remote_id)
+
+
+class EditingLedgerChannel(DeletingLedgerChannel):
+    """A platform that can only edit: the notice replaces the post."""
+
+    withdraw_mode: ClassVar[WithdrawMode] = WithdrawMode.EDIT
 
 
 class BlindLedgerChannel(LedgerChannel):

@@ -17,13 +17,21 @@ import logging
 import sys
 from pathlib import Path
 
-from delivery_fakes import BlindLedgerChannel, Faults, Ledger, LedgerChannel, NullChannel
+from delivery_fakes import (
+    BlindLedgerChannel,
+    DeletingLedgerChannel,
+    Faults,
+    Ledger,
+    LedgerChannel,
+    NullChannel,
+)
 
 from channels.base import Credentials
 from publisher.delivery import faults
 from publisher.delivery.worker import Worker, WorkerConfig
 from publisher.store.delivery_sql import SqlDeliveryStore
 from publisher.store.engine import make_engine
+from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.sql import SqlRepository
 
 LEASE_TIMEOUT_S = 5.0
@@ -40,6 +48,7 @@ def main() -> int:
     parser.add_argument("--lease-timeout", type=float, default=LEASE_TIMEOUT_S)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--claims-out")
+    parser.add_argument("--withdraw", action="store_true", help="also take recalled posts back")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     engine = make_engine(args.db_url)
@@ -48,12 +57,14 @@ def main() -> int:
         channels = {"facebook": NullChannel()}
     else:
         ledger = Ledger(Path(args.ledger))
+        facebook = DeletingLedgerChannel if args.withdraw else LedgerChannel
         channels = {
-            "facebook": LedgerChannel(ledger, Faults(latency_s=args.latency)),
+            "facebook": facebook(ledger, Faults(latency_s=args.latency)),
             "viber": BlindLedgerChannel(ledger),
         }
+    store = SqlDeliveryStore(engine)
     worker = Worker(
-        SqlDeliveryStore(engine),
+        store,
         channels,
         repo.get_account,
         lambda account: Credentials("t"),
@@ -69,6 +80,7 @@ def main() -> int:
         ),
         fault=faults.from_env(),
         record_claims=bool(args.claims_out),
+        withdrawals=SqlRecallStore(store) if args.withdraw else None,
     )
     stats = asyncio.run(worker.run(until_idle=True))
     if args.claims_out:

@@ -74,3 +74,29 @@ def test_safe_to_run_twice_and_refuses_a_foreign_folder(
     with pytest.raises(DemoError, match="not made by `publisher demo`"):
         run_demo(foreign, Console(file=io.StringIO()))
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_the_directive_is_recalled_everywhere_and_the_figures_add_up(first_run: DemoReport) -> None:
+    recall = first_run.recall
+    assert recall["recall"]["scope"] == "article"
+    total = recall["total"]
+    coverage_total = first_run.coverage[-1]
+    sent, targeted = coverage_total[3], coverage_total[4]
+    # Every delivery of the directive has one withdrawal: the sent (and possibly sent) ones
+    # are the channels to take back; the rest never went out and are stopped for good.
+    assert total["channels"] + total["not_sent"] == targeted
+    assert total["channels"] >= sent
+    assert total["channels"] > 0
+    # Settled: each was withdrawn or listed for a person; nothing left half-way or failed.
+    assert total["waiting"] == 0
+    assert total["failed"] == 0
+    assert total["withdrawn"] + total["needs_manual_removal"] == total["channels"]
+    assert len(recall["needs_manual_removal"]) == total["needs_manual_removal"]
+    assert sum(p["channels"] for p in recall["by_platform"]) == total["channels"]
+    # The sandbox ledger agrees: exactly the withdrawn ones are marked taken back.
+    assert first_run.ledger_withdrawn == total["withdrawn"]
+    if total["withdrawn"]:
+        assert total["median_lag_s"] is not None
+        assert total["max_lag_s"] >= total["median_lag_s"]
+    for item in recall["needs_manual_removal"]:
+        assert item["note"]  # why a person must do it

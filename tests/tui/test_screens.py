@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
+from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, TabbedContent
-from tui_fakes import ADMIN, APPROVER_HN, NOW, FakeBackend, build, settle
+from tui_fakes import ADMIN, APPROVER_HN, EDITOR_HN, NOW, FakeBackend, build, settle
 
 from publisher.domain import PauseScope, PostState
 from tui import i18n
@@ -223,3 +225,63 @@ def test_catalog_round_trips_through_gettext() -> None:
     translations = i18n.load("vi")
     assert translations.gettext("Approve") == "Duyệt"
     assert translations.gettext("not in the catalog") == "not in the catalog"
+
+
+async def test_recall_a_post_from_the_post_screen(fake: FakeBackend) -> None:
+    app = build(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PostScreen)
+        post_id = screen.post_id
+        sent = screen.detail.deliveries[0]
+        fake.deliveries[sent.id] = replace(sent, state="sent", remote_url="https://fb/p1")
+        await pilot.press("t")
+        await settle(pilot)
+        app.screen.query_one("#dialog-input", Input).value = "Ban hành nhầm"
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.query_one("#dialog-input", Input).value = "Tin đã được thu hồi"
+        await pilot.press("enter")
+        await settle(pilot)
+        # The confirmation wants the post's number typed back: a wrong one is refused.
+        app.screen.query_one("#dialog-input", Input).value = "999999"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not any(call[0] == "recall" for call in fake.calls)
+        app.screen.query_one("#dialog-input", Input).value = str(post_id)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ("recall", (post_id, "Ban hành nhầm", "Tin đã được thu hồi")) in fake.calls
+        assert app.screen is screen
+        assert fake.posts[post_id].state is PostState.RECALLED
+        states = {w.delivery_id: w.state for w in screen.detail.withdrawals}
+        assert states[sent.id] == "pending"
+        assert set(states.values()) <= {"pending", "not_sent"}
+        shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert "Thu hồi: đang gỡ bài khỏi mọi kênh" in shown
+        assert "Đang chờ gỡ" in shown  # pending, in Vietnamese
+
+
+async def test_recall_is_refused_for_an_editor(fake: FakeBackend) -> None:
+    app = build(fake, EDITOR_HN)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PostScreen)
+        await pilot.press("t")
+        await settle(pilot)
+        app.screen.query_one("#dialog-input", Input).value = "nhầm"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("enter")  # no notice
+        await settle(pilot)
+        app.screen.query_one("#dialog-input", Input).value = str(screen.post_id)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not any(call[0] == "recall" for call in fake.calls)
+        assert fake.posts[screen.post_id].state is not PostState.RECALLED

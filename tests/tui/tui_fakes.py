@@ -40,6 +40,7 @@ from publisher.views import (
     PostDetail,
     QueueFilter,
     QueueItem,
+    WithdrawalView,
     local_day_bounds,
 )
 from tui.app import PublisherApp, TuiSettings, make_app
@@ -85,6 +86,7 @@ class FakeBackend:
     secrets: dict[str, str] = field(default_factory=dict)  # account id → token
     checked: dict[str, datetime] = field(default_factory=dict)  # account id → last check
     origins: dict[str, str] = field(default_factory=dict)  # account id → "connected"
+    withdrawals: dict[int, tuple[WithdrawalView, ...]] = field(default_factory=dict)  # by post
 
     # --- seeding ---------------------------------------------------------------------
 
@@ -272,7 +274,13 @@ class FakeBackend:
             return None
         unit = next(u for u in UNITS if u.code == post.unit_code)
         deliveries = tuple(d for d in self.deliveries.values() if d.post_id == post_id)
-        return PostDetail(post, self.articles[post.article_id], unit, deliveries)
+        return PostDetail(
+            post,
+            self.articles[post.article_id],
+            unit,
+            deliveries,
+            withdrawals=self.withdrawals.get(post_id, ()),
+        )
 
     def previews(self, detail: PostDetail) -> list[ChannelPreview]:
         out = []
@@ -448,6 +456,25 @@ class FakeBackend:
         self._post(user, post_id, (Role.APPROVER,))
         self.posts[post_id] = replace(self.posts[post_id], state=PostState.CANCELLED)
         self.calls.append(("cancel", (post_id, reason)))
+
+    def recall(self, user: User, post_id: int, reason: str, notice: str) -> None:
+        """Like the core: sent deliveries wait to be withdrawn, the rest never go out."""
+        self._post(user, post_id, (Role.APPROVER,))
+        if self.posts[post_id].state is PostState.RECALLED:
+            raise ActionRefused(f"post {post_id} is already recalled")
+        self.posts[post_id] = replace(self.posts[post_id], state=PostState.RECALLED)
+        views = []
+        for d in sorted(self.deliveries.values(), key=lambda d: d.id):
+            if d.post_id != post_id:
+                continue
+            sent = d.state == "sent"
+            if not sent:
+                self.deliveries[d.id] = replace(d, state="cancelled")
+            state = "pending" if sent else "not_sent"
+            views.append(WithdrawalView(d.id, d.account_id, d.platform, state, d.remote_url))
+        self.withdrawals[post_id] = tuple(views)
+        self.record(user.username, "recall", f"post:{post_id}", {"reason": reason})
+        self.calls.append(("recall", (post_id, reason, notice)))
 
     def pause(
         self, user: User, scope: PauseScope, target: str, reason: str, until: datetime | None

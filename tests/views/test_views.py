@@ -86,6 +86,7 @@ def test_queue_of_a_province_approver(world: World) -> None:
         "approved": 5,
         "rejected": 0,
         "cancelled": 0,
+        "recalled": 0,
     }
 
 
@@ -96,12 +97,14 @@ def test_queue_counts_of_other_users(world: World) -> None:
         "approved": 4,
         "rejected": 1,
         "cancelled": 0,
+        "recalled": 0,
     }
     assert counts(world.user("duyet.hoankiem")) == {
         "awaiting_approval": 1,
         "approved": 1,
         "rejected": 0,
         "cancelled": 0,
+        "recalled": 0,
     }
     everyone = counts(world.user("admin"))
     assert everyone["awaiting_approval"] == 2  # HN_WAITING, HOAN_KIEM

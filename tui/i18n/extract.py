@@ -11,7 +11,15 @@ from pathlib import Path
 from tui.i18n import LANGUAGES, parse_po, po_path
 
 TUI = Path(__file__).resolve().parent.parent
-LABEL_TABLES = {"POST_STATES", "DELIVERY_STATES", "KINDS", "ERROR_KINDS", "REMEDIES", "WEEKDAYS"}
+LABEL_TABLES = {
+    "POST_STATES",
+    "DELIVERY_STATES",
+    "WITHDRAWAL_STATES",
+    "KINDS",
+    "ERROR_KINDS",
+    "REMEDIES",
+    "WEEKDAYS",
+}
 
 
 def _strings(node: ast.expr) -> list[str]:

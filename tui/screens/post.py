@@ -33,6 +33,7 @@ class PostScreen(DataScreen):
         Key("r", "reject", "Reject"),
         Key("e", "edit", "Edit lead-in"),
         Key("s", "reschedule", "Reschedule"),
+        Key("t", "recall", "Recall"),
     )
 
     def __init__(self, post_id: int) -> None:
@@ -102,6 +103,7 @@ class PostScreen(DataScreen):
             else _("The unit's own article."),
             style="yellow" if locked else "dim",
         )
+        recall = self.recall_lines(detail)
         body = article.body_text or article.summary
         if len(body) > BODY_PREVIEW_CHARS:
             body = body[:BODY_PREVIEW_CHARS] + "…"
@@ -109,6 +111,7 @@ class PostScreen(DataScreen):
             Group(
                 Text(article.title, style="bold"),
                 meta,
+                *recall,
                 Text(""),
                 lead,
                 lock_note,
@@ -137,6 +140,75 @@ class PostScreen(DataScreen):
             await tabs.add_pane(
                 TabPane(_("No channel"), Static(_("This unit has no channel account.")))
             )
+
+    @staticmethod
+    def recall_lines(detail: PostDetail) -> list[Text]:
+        """The withdrawal of each channel of a recalled post: where it stands, and what a
+        person must remove by hand (with the link)."""
+        if not detail.withdrawals:
+            return []
+        lines = [Text(""), Text(_("Recall: taking the post back from every channel"), "bold red")]
+        for w in detail.withdrawals:
+            style = {
+                "withdrawn": "green",
+                "needs_manual_removal": "bold magenta",
+                "failed": "bold red",
+                "not_sent": "dim",
+            }.get(w.state, "yellow")
+            line = Text.assemble(
+                f"  {formatting.platform(w.platform)} · {w.account_id}: ",
+                (formatting.withdrawal_state(w.state), style),
+            )
+            if w.state == "withdrawn" and w.withdrawn_at is not None:
+                line.append(f" {formatting.when(w.withdrawn_at)}", "dim")
+            if w.state in ("needs_manual_removal", "failed"):
+                line.append(f" {w.url or _('(no link)')}", "underline")
+            lines.append(line)
+        return lines
+
+    def action_recall(self) -> None:
+        """Thu hồi: a reason (required), a correction notice (optional), then the post's
+        number typed back to confirm; the core checks who may."""
+        user = self.publisher.user
+        post_id = self.post_id
+
+        def confirmed(reason: str, notice: str, typed: str | None) -> None:
+            if typed is None:
+                return
+            self.decide(
+                _("Recall of post {id} requested.").format(id=post_id),
+                partial(self.backend.recall, user, post_id, reason, notice),
+            )
+
+        def noticed(reason: str, notice: str | None) -> None:
+            if notice is None:
+                return
+            self.app.push_screen(
+                PromptDialog(
+                    _("Recall post {id} from every channel? Type {id} to confirm.").format(
+                        id=post_id
+                    ),
+                    hint=_("Posts not sent yet are stopped; sent ones are taken back."),
+                    check=partial(_confirm_number, post_id),
+                ),
+                partial(confirmed, reason, notice),
+            )
+
+        def reasoned(reason: str | None) -> None:
+            if not reason:
+                return
+            self.app.push_screen(
+                PromptDialog(
+                    _("Correction notice (optional)"),
+                    hint=_("Written in place of the post where a platform can only edit it."),
+                ),
+                partial(noticed, reason),
+            )
+
+        self.app.push_screen(
+            PromptDialog(_("Recall post {id}: why?").format(id=post_id), check=required),
+            reasoned,
+        )
 
     def action_back(self) -> None:
         self.dismiss()
@@ -207,3 +279,7 @@ class PostScreen(DataScreen):
             ),
             chosen,
         )
+
+
+def _confirm_number(post_id: int, text: str) -> str | None:
+    return None if text.strip() == str(post_id) else _("Type the post number to confirm.")

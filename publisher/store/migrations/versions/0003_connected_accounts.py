@@ -1,7 +1,7 @@
 """connected channel accounts: origin, who connected them and when, the last check
 
 Revision ID: 0003_connected_accounts
-Revises: 0001
+Revises: 0002_recall
 Create Date: 2026-12-04 17:50:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import publisher.store.tables
 
 revision = "0003_connected_accounts"
-down_revision = "0001"
+down_revision = "0002_recall"
 branch_labels = None
 depends_on = None
 
