@@ -23,19 +23,31 @@ What the plan does, against `units.toml` and the previous generated file:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import tempfile
+import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from publisher.domain import Unit, UnitKind
+from publisher import audit
+from publisher.domain import Role, Unit, UnitKind, User
+from publisher.identity import Identity
+from publisher.settings import NATIONAL_UNITS_FILE, Config, ConfigError, load_config
 from publisher.settings.directory import NationalUnitsFile, UnitsFile
+from publisher.store.sql import SqlRepository
 from publisher.text import matching_key
+from publisher.workspace import Workspace, sync_directory
 
 CODE_LIST = "QD19/2025"
-NATIONAL_FILE = "units-national.toml"
+NATIONAL_FILE = NATIONAL_UNITS_FILE
 SAMPLE_CODE_LIST = "sample"
 SOURCES = ("vietnam-provinces",)
 PACKAGE = "vietnam-provinces"  # pinned in pyproject.toml
@@ -349,3 +361,154 @@ def render(plan: ImportPlan) -> str:
         lines.append(f"  {_inline(pairs)},")
     lines.append("]")
     return "\n".join(lines) + "\n"
+
+
+# --- the use case: `publisher units import` ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    plan: ImportPlan
+    dry_run: bool
+    changed: bool  # the generated file's text changed (or would change)
+    units_total: int  # units in the configuration afterwards (or as it would be)
+    path: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.plan.summary(),
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "units_total": self.units_total,
+            "file": self.path,
+        }
+
+
+def is_root_admin(user: User, root: str) -> bool:
+    """An admin grant at the root unit reaching its whole subtree."""
+    return any(g.role is Role.ADMIN and g.unit_code == root and g.subtree for g in user.grants)
+
+
+def _check_with(folder: Path, text: str) -> Config:
+    """The configuration as it would be with `text` as the generated file (nothing written
+    in `folder`): a copy is checked in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="units-import-") as scratch:
+        for path in folder.glob("*.toml"):
+            if path.name != NATIONAL_FILE:
+                shutil.copyfile(path, Path(scratch) / path.name)
+        (Path(scratch) / NATIONAL_FILE).write_text(text, encoding="utf-8")
+        config = load_config(Path(scratch))
+    config.folder = folder
+    return config
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def run_import(
+    workspace: Workspace,
+    identity: Identity,
+    *,
+    source: str = "vietnam-provinces",
+    provinces: Sequence[str] = (),
+    dry_run: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ImportResult:
+    """Plan, check and (unless `dry_run`) write the generated file, bring the database's
+    directory in line, and audit it. Raises `ConfigError` (the configuration, before or
+    after, has problems; nothing written), `DivisionError`, or `PermissionDenied`
+    (audited)."""
+    from publisher.service import PermissionDenied  # the service layer imports settings
+
+    folder = workspace.config_dir
+    current = load_config(folder)
+    engine = workspace.engine()
+    is_sqlite = engine.dialect.name == "sqlite"
+    user, actor = identity.user, identity.actor_label
+    if not is_root_admin(user, current.root.code):
+        refusal = PermissionDenied(
+            f"{user.username} may not import units: only an admin of the root unit "
+            f'"{current.root.code}" (with its subtree) may',
+            username=user.username,
+            attempted="units_import",
+            unit=current.root.code,
+            target=f"unit:{current.root.code}",
+        )
+        with engine.connect() as conn:
+            if is_sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                audit.append(
+                    conn,
+                    is_sqlite,
+                    at=clock(),
+                    actor=actor,
+                    action="refused",
+                    target=refusal.target,
+                    details={
+                        "attempted": refusal.attempted,
+                        "unit": refusal.unit,
+                        "reason": str(refusal),
+                        **identity.audit_details(),
+                    },
+                )
+        engine.dispose()
+        raise refusal
+    path = folder / NATIONAL_FILE
+    previous: NationalUnitsFile | None = None
+    if path.is_file():
+        previous = NationalUnitsFile.model_validate(
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        )  # load_config above has already checked it
+    units_file = UnitsFile.model_validate(
+        tomllib.loads((folder / "units.toml").read_text(encoding="utf-8"))
+    )
+    plan = plan_import(load_division(source), base_units(units_file), previous, provinces)
+    if plan.problems:
+        raise ConfigError(plan.problems)
+    text = render(plan)
+    changed = previous is None or path.read_text(encoding="utf-8") != text
+    config = _check_with(folder, text)
+    result = ImportResult(plan, dry_run, changed, len(config.units), str(path))
+    if dry_run:
+        engine.dispose()
+        return result
+    if changed:
+        _write_atomically(path, text)
+    sync_directory(config, SqlRepository(engine))
+    with engine.connect() as conn:
+        if is_sqlite:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            audit.append(
+                conn,
+                is_sqlite,
+                at=clock(),
+                actor=actor,
+                action="units_import",
+                target=f"unit:{current.root.code}",
+                details={
+                    "source": plan.source,
+                    "code_list": plan.code_list,
+                    "provinces": len(plan.provinces),
+                    "communes": plan.communes,
+                    "units_total": len(config.units),
+                    "replaced": {r.code: r.by for r in plan.replaced},
+                    "notes": len(plan.notes),
+                    "changed": changed,
+                    "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                    **identity.audit_details(),
+                },
+            )
+    engine.dispose()
+    return result

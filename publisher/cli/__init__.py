@@ -20,6 +20,7 @@ from publisher.cli import (
     security_cmd,
     setup_cmd,
     tui_cmd,
+    units_cmd,
 )
 from publisher.cli.common import DEBUG, UserError, print_problems
 
@@ -52,6 +53,7 @@ for module in (
     tui_cmd,
     reports_cmd,
     security_cmd,
+    units_cmd,
 ):
     module.register(app)
 
