@@ -71,10 +71,10 @@ def one_run(url: str, workers: int, quick: bool) -> dict[str, Any]:
                 ready, out = Path(folder) / f"ready{i}", Path(folder) / f"out{i}.json"
                 readies.append(ready)
                 outs.append(out)
+                files = [str(ready), str(go), str(out)]
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "bench.pgworker", url, schema, f"w{i}"]
-                        + [str(ready), str(go), str(out)],
+                        [sys.executable, "-m", "bench.pgworker", url, schema, f"w{i}", *files],
                         env=env,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE,
