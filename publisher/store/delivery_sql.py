@@ -932,13 +932,14 @@ class SqlPostStore:
                 POST, POST_COLUMNS, ("article_id", "unit_code"), store.engine.dialect
             )
         with store.write() as conn:
+            # Enum members' `_value_`: the `.value` property costs ~1 µs, 20,000 times here.
             posts = store._insert_post.run(
                 conn,
                 [
                     (
                         article_id,
                         plan.unit_code,
-                        plan.state.value,
+                        plan.state._value_,
                         plan.priority,
                         plan.expires_at,
                         [],
@@ -963,7 +964,7 @@ class SqlPostStore:
                         d.unit_code,
                         d.account_id,
                         d.platform,
-                        d.state.value,
+                        d.state._value_,
                         d.due_at,
                         d.expires_at,
                         d.priority,
