@@ -4,9 +4,10 @@ import` writes it) × 5 channel accounts each, as one transaction.
 
 Compares the whole `DeliveryService.route_article` (load the tree and accounts, route, plan
 times and approval, insert posts and deliveries with ON CONFLICT DO NOTHING, mark the article
-routed, audit event) with a raw bulk insert of the same rows (plain executemany, nothing
-else). The two sides alternate, each on its own identically seeded database, one new article
-per round; the figures are medians. SQLite, and PostgreSQL when DATABASE_URL_TEST is set.
+routed, audit event) with a raw bulk insert of the very rows it wrote (same states, due and
+expiry times; plain executemany, nothing else). The two sides alternate, each on its own
+identically seeded database, one new article per round; the figures are medians. SQLite, and
+PostgreSQL when DATABASE_URL_TEST is set.
 """
 
 from __future__ import annotations
@@ -105,53 +106,79 @@ def new_article(engine: sa.Engine, n: int) -> int:
         )
 
 
-def raw_insert(engine: sa.Engine, codes: list[str], article_id: int) -> int:
-    """The floor: the same posts and deliveries with two plain executemany inserts."""
-    posts = [
+def written_rows(engine: sa.Engine, article_id: int) -> tuple[list[Any], list[Any]]:
+    """What the fan-out wrote for `article_id` (posts, deliveries), to insert again raw."""
+    with engine.connect() as conn:
+        posts = conn.execute(
+            sa.select(POST.c.unit_code, POST.c.state, POST.c.priority, POST.c.expires_at)
+            .where(POST.c.article_id == article_id)
+            .order_by(POST.c.id)
+        ).all()
+        deliveries = conn.execute(
+            sa.select(
+                D.c.unit_code,
+                D.c.account_id,
+                D.c.platform,
+                D.c.state,
+                D.c.due_at,
+                D.c.expires_at,
+                D.c.priority,
+            )
+            .where(D.c.article_id == article_id)
+            .order_by(D.c.id)
+        ).all()
+    return list(posts), list(deliveries)
+
+
+def raw_insert(engine: sa.Engine, article_id: int, posts: list[Any], deliveries: list[Any]) -> int:
+    """The floor: the very rows the fan-out wrote (same states, due and expiry times), with two
+    plain SQLAlchemy executemany inserts and the select of the new post ids between them."""
+    post_rows = [
         {
             "article_id": article_id,
-            "unit_code": code,
-            "state": "approved",
-            "priority": 0,
+            "unit_code": p.unit_code,
+            "state": p.state,
+            "priority": p.priority,
+            "expires_at": p.expires_at,
             "approvals": [],
             "lead_in": "",
             "created_at": NOW,
             "updated_at": NOW,
         }
-        for code in codes
+        for p in posts
     ]
     with engine.begin() as conn:
-        conn.execute(sa.insert(POST), posts)
+        conn.execute(sa.insert(POST), post_rows)
         ids = dict(
             conn.execute(
                 sa.select(POST.c.unit_code, POST.c.id).where(POST.c.article_id == article_id)
             ).all()
         )
-        deliveries = [
+        delivery_rows = [
             {
-                "post_id": ids[code],
+                "post_id": ids[d.unit_code],
                 "article_id": article_id,
-                "unit_code": code,
-                "account_id": f"{code}.{p.value}",
-                "platform": p.value,
-                "state": "pending",
-                "due_at": NOW,
-                "priority": 0,
+                "unit_code": d.unit_code,
+                "account_id": d.account_id,
+                "platform": d.platform,
+                "state": d.state,
+                "due_at": d.due_at,
+                "expires_at": d.expires_at,
+                "priority": d.priority,
                 "attempt": 0,
+                "payload": None,
                 "created_at": NOW,
                 "updated_at": NOW,
             }
-            for code in codes
-            for p in PLATFORMS
+            for d in deliveries
         ]
-        conn.execute(sa.insert(D), deliveries)
-    return len(posts) + len(deliveries)
+        conn.execute(sa.insert(D), delivery_rows)
+    return len(post_rows) + len(delivery_rows)
 
 
 def measure(kind: str, quick: bool) -> list[dict[str, Any]]:
     tree = national_tree(quick)
     rounds = 3 if quick else 7
-    codes = [u.code for u in tree]  # the default cascade includes the root
     fan_times: list[float] = []
     raw_times: list[float] = []
     with database(kind) as fan_engine, database(kind) as raw_engine:
@@ -172,9 +199,10 @@ def measure(kind: str, quick: bool) -> list[dict[str, Any]]:
             again = service.route_article(article_id)  # routing twice adds nothing
             assert again == (0, 0), again
             rows = posts + deliveries
+            written = written_rows(fan_engine, article_id)
             raw_article = new_article(raw_engine, n)
             started = time.perf_counter()
-            raw_rows = raw_insert(raw_engine, codes, raw_article)
+            raw_rows = raw_insert(raw_engine, raw_article, *written)
             raw_times.append(time.perf_counter() - started)
             assert raw_rows == rows, (raw_rows, rows)
     fan, raw = statistics.median(fan_times), statistics.median(raw_times)

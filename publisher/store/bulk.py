@@ -8,8 +8,10 @@ and sends one per row). Here:
 - values are converted by the column type's own bind processor (so stored values are exactly
   what SQLAlchemy would store), once per distinct value: a fan-out repeats the same few times
   (created, updated, expires) thousands of times;
-- PostgreSQL gets **one** statement: `INSERT … SELECT * FROM unnest(%(c1)s::type[], …)
-  ON CONFLICT (key) DO NOTHING`, each column one array parameter; its rowcount is exact;
+- PostgreSQL gets **one** statement: `INSERT … SELECT … FROM unnest(%(c1)b::type[], …)
+  ON CONFLICT (key) DO NOTHING`, each column one array parameter sent in binary (psycopg's
+  text arrays quote every element with a regular expression: 3× the client CPU); its
+  rowcount is exact;
 - SQLite gets one `executemany` of a statement compiled once, straight on the connection's
   driver cursor (sqlite3 sums the rows each execution changed: exact as well).
 
@@ -70,7 +72,7 @@ class BulkInsert:
             quote = dialect.identifier_preparer.quote
             names = ", ".join(quote(c) for c in self.columns)
             casts = ", ".join(
-                f"CAST(%({c})s AS {self._array_type(table.c[c])})" for c in self.columns
+                f"CAST(%({c})b AS {self._array_type(table.c[c])})" for c in self.columns
             )
             self.sql = (
                 f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
