@@ -54,11 +54,13 @@ class UnitTree:
     def subtree(self, code: str) -> list[str]:
         """`code` and every unit below it."""
         out: list[str] = []
+        seen: set[str] = set()  # a set: `in out` made the whole country's tree quadratic
         stack = [code]
         while stack:
             current = stack.pop()
-            if current in out:
+            if current in seen:
                 continue
+            seen.add(current)
             out.append(current)
             stack.extend(self.children.get(current, ()))
         return out

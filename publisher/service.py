@@ -320,26 +320,31 @@ class DeliveryService:
             )
             approved = workflow.progress(rule, ()).approved
             state = DeliveryState.PENDING if approved else DeliveryState.AWAITING_APPROVAL
-            deliveries = tuple(
-                NewDelivery(
-                    post_id=0,
-                    article_id=article.id,
-                    unit_code=target.unit_code,
-                    account_id=account.id,
-                    platform=account.platform.value,
-                    due_at=schedule.plan_due(
-                        now,
-                        self.schedule.for_account(account.id, account.platform.value),
-                        self.schedule,
-                        urgent=article.urgent,
-                        stagger_key=f"{article.id}:{account.id}",
-                    ),
-                    state=state,
-                    expires_at=expires,
-                    priority=priority,
+            planned: list[NewDelivery] = []
+            for account in target.accounts:
+                # `_value_`, not `.value`: the enum property cost a sixth of a whole-country
+                # fan-out (17,000 accounts).
+                platform: str = account.platform._value_
+                planned.append(
+                    NewDelivery(
+                        post_id=0,
+                        article_id=article.id,
+                        unit_code=target.unit_code,
+                        account_id=account.id,
+                        platform=platform,
+                        due_at=schedule.plan_due(
+                            now,
+                            self.schedule.for_account(account.id, platform),
+                            self.schedule,
+                            urgent=article.urgent,
+                            stagger_key=f"{article.id}:{account.id}",
+                        ),
+                        state=state,
+                        expires_at=expires,
+                        priority=priority,
+                    )
                 )
-                for account in target.accounts
-            )
+            deliveries = tuple(planned)
             plans.append(
                 PlannedPost(
                     unit_code=target.unit_code,

@@ -21,6 +21,7 @@ from publisher.cli import (
     security_cmd,
     setup_cmd,
     tui_cmd,
+    units_cmd,
 )
 from publisher.cli.common import DEBUG, UserError, print_problems
 
@@ -54,6 +55,7 @@ for module in (
     reports_cmd,
     security_cmd,
     accounts_cmd,
+    units_cmd,
 ):
     module.register(app)
 

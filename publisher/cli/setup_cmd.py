@@ -62,6 +62,12 @@ def register(app: typer.Typer) -> None:
             f"configuration OK: {len(config.units)} units, {len(config.users)} users, "
             f"{len(config.accounts)} accounts, {len(config.sources)} sources"
         )
+        if config.replaced:
+            print(
+                f"  {len(config.replaced)} sample unit(s) replaced by official ones "
+                "(units-national.toml): their accounts, roles and sources belong to the "
+                "official units"
+            )
 
     @db_app.command("upgrade")
     def upgrade() -> None:

@@ -25,14 +25,24 @@ from publisher.domain import (
     User,
 )
 from publisher.ingest.pages import check_selectors
-from publisher.settings.directory import AccountsFile, SourcesFile, UnitsFile, UsersFile
+from publisher.settings.directory import (
+    AccountsFile,
+    NationalUnitsFile,
+    SourcesFile,
+    UnitEntry,
+    UnitsFile,
+    UsersFile,
+)
 from publisher.settings.notify import NotifyFile
 from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile
 from publisher.settings.workflow import cross_check as workflow_cross_check
 
 REQUIRED_FILES = ("units.toml",)
+# Written by `publisher units import` (publisher/national.py): the official communes.
+NATIONAL_UNITS_FILE = "units-national.toml"
 DIRECTORY_FILES: dict[str, type[BaseModel]] = {
     "units.toml": UnitsFile,
+    NATIONAL_UNITS_FILE: NationalUnitsFile,
     "users.toml": UsersFile,
     "accounts.toml": AccountsFile,
     "sources.toml": SourcesFile,
@@ -66,6 +76,9 @@ class Config:
     notify: NotifyFile = field(default_factory=NotifyFile)
     # Zalo accounts that broadcast each article → broadcasts a month in the OA's package.
     zalo_broadcasts: dict[str, int] = field(default_factory=dict)
+    # Sample units replaced by official ones (units-national.toml): old code → new code.
+    # Accounts, roles, sources and contacts at an old code belong to the new one.
+    replaced: dict[str, str] = field(default_factory=dict)
 
     @property
     def routing(self) -> RoutingFile:
@@ -115,22 +128,29 @@ def _read(path: Path, model: type[Model], problems: list[str]) -> Model | None:
         return None
 
 
-def _check_tree(units: UnitsFile, problems: list[str]) -> None:
-    first_at: dict[str, int] = {}
-    for index, unit in enumerate(units.unit):
+def _check_tree(entries: list[tuple[str, int, UnitEntry]], problems: list[str]) -> None:
+    """Duplicates, unknown parents and cycles over the units of every units file; each
+    entry is (file, index in that file, unit)."""
+    first_at: dict[str, tuple[str, int]] = {}
+    for file, index, unit in entries:
         if unit.code in first_at:
+            first_file, first_index = first_at[unit.code]
+            where = (
+                f"unit[{first_index}]"
+                if first_file == file
+                else f"{first_file} unit[{first_index}]"
+            )
             problems.append(
-                f'units.toml: unit[{index}].code: duplicate code "{unit.code}" '
-                f"(first at unit[{first_at[unit.code]}])"
+                f'{file}: unit[{index}].code: duplicate code "{unit.code}" (first at {where})'
             )
         else:
-            first_at[unit.code] = index
-    parents = {u.code: u.parent for u in units.unit}
-    for index, unit in enumerate(units.unit):
+            first_at[unit.code] = (file, index)
+    parents = {u.code: u.parent for _, _, u in entries}
+    for file, index, unit in entries:
         if unit.parent is not None and unit.parent not in parents:
-            problems.append(f'units.toml: unit[{index}].parent: unknown unit "{unit.parent}"')
+            problems.append(f'{file}: unit[{index}].parent: unknown unit "{unit.parent}"')
     reported: set[str] = set()
-    for index, unit in enumerate(units.unit):
+    for file, index, unit in entries:
         trail = [unit.code]
         current = unit.parent
         while current is not None and current in parents:
@@ -138,15 +158,37 @@ def _check_tree(units: UnitsFile, problems: list[str]) -> None:
                 cycle = [*trail[trail.index(current) :], current]
                 if not reported.intersection(cycle):
                     problems.append(
-                        f"units.toml: unit[{index}].parent: cycle in the unit tree: "
+                        f"{file}: unit[{index}].parent: cycle in the unit tree: "
                         + " → ".join(cycle)
                     )
                 reported.update(cycle)
                 break
             trail.append(current)
             current = parents[current]
-    if units.unit and not any(u.parent is None for u in units.unit):
+    if entries and not any(u.parent is None for _, _, u in entries):
         problems.append("units.toml: unit: no root unit (one unit must have no parent)")
+
+
+def _check_replaced(
+    national: NationalUnitsFile, units_file: UnitsFile, known: set[str], problems: list[str]
+) -> dict[str, str]:
+    """units-national.toml's `replaced`: sample code → official code (both must exist)."""
+    mine = {u.code for u in units_file.unit}
+    parents = {u.parent for u in units_file.unit} | {u.parent for u in national.unit}
+    successor: dict[str, str] = {}
+    for index, entry in enumerate(national.replaced):
+        where = f"{NATIONAL_UNITS_FILE}: replaced[{index}]"
+        if entry.code not in mine:
+            problems.append(f'{where}.code: "{entry.code}" is not a unit of units.toml')
+        elif entry.by not in known or entry.by == entry.code:
+            problems.append(f'{where}.by: unknown unit "{entry.by}"')
+        elif entry.code in successor:
+            problems.append(f'{where}.code: "{entry.code}" is replaced twice')
+        elif entry.code in parents:
+            problems.append(f'{where}.code: "{entry.code}" has units below it')
+        else:
+            successor[entry.code] = entry.by
+    return successor
 
 
 def _check_references(
@@ -202,10 +244,15 @@ def load_config(folder: Path) -> Config:
     users_file = parsed["users.toml"]
     accounts_file = parsed["accounts.toml"]
     sources_file = parsed["sources.toml"]
+    national_file = parsed[NATIONAL_UNITS_FILE]
     known: set[str] = set()
-    if isinstance(units_file, UnitsFile):
-        _check_tree(units_file, problems)
-        known = {u.code for u in units_file.unit}
+    successor: dict[str, str] = {}
+    if isinstance(units_file, UnitsFile) and isinstance(national_file, NationalUnitsFile):
+        entries = [("units.toml", i, u) for i, u in enumerate(units_file.unit)]
+        entries += [(NATIONAL_UNITS_FILE, i, u) for i, u in enumerate(national_file.unit)]
+        _check_tree(entries, problems)
+        known = {u.code for _, _, u in entries}
+        successor = _check_replaced(national_file, units_file, known, problems)
     if known:
         if isinstance(users_file, UsersFile):
             _check_unique("users.toml", "user", [u.username for u in users_file.user], problems)
@@ -263,6 +310,7 @@ def load_config(folder: Path) -> Config:
         raise ConfigError(problems)
 
     assert isinstance(units_file, UnitsFile)
+    assert isinstance(national_file, NationalUnitsFile)
     assert isinstance(users_file, UsersFile)
     assert isinstance(accounts_file, AccountsFile)
     assert isinstance(sources_file, SourcesFile)
@@ -274,16 +322,25 @@ def load_config(folder: Path) -> Config:
                 name=u.name,
                 kind=u.kind,
                 parent_code=u.parent,
-                code_list=u.code_list if u.code_list is not None else units_file.code_list,
+                code_list=u.code_list if u.code_list is not None else file.code_list,
                 short_name=u.short_name,
+                active=u.code not in successor,
+                merged_into=successor.get(u.code),
             )
-            for u in units_file.unit
+            for file, entries in (
+                (units_file, units_file.unit),
+                (national_file, national_file.unit),
+            )
+            for u in entries
         ],
         users=[
             User(
                 username=u.username,
                 display_name=u.display_name,
-                grants=tuple(RoleGrant(g.unit, Role(g.role), g.subtree) for g in u.roles),
+                grants=tuple(
+                    RoleGrant(successor.get(g.unit, g.unit), Role(g.role), g.subtree)
+                    for g in u.roles
+                ),
                 os_users=tuple(u.os_users),
                 may_act_for_others=u.may_act_for_others,
             )
@@ -292,7 +349,7 @@ def load_config(folder: Path) -> Config:
         accounts=[
             ChannelAccount(
                 id=a.id,
-                unit_code=a.unit,
+                unit_code=successor.get(a.unit, a.unit),
                 platform=a.platform,
                 external_id=a.external_id,
                 display_name=a.display_name,
@@ -305,7 +362,7 @@ def load_config(folder: Path) -> Config:
         sources=[
             Source(
                 id=s.id,
-                unit_code=s.unit,
+                unit_code=successor.get(s.unit, s.unit),
                 kind=s.kind,
                 url=s.url,
                 article_kind=ArticleKind(s.article_kind),
@@ -324,5 +381,19 @@ def load_config(folder: Path) -> Config:
             for a in accounts_file.account
             if a.zalo_broadcast and a.zalo_package_broadcasts is not None
         },
-        notify=notify_file if isinstance(notify_file, NotifyFile) else NotifyFile(),
+        notify=_notify_after(notify_file, successor),
+        replaced=successor,
     )
+
+
+def _notify_after(notify: BaseModel | None, successor: dict[str, str]) -> NotifyFile:
+    """notify.toml with contacts at a replaced unit moved to its successor."""
+    if not isinstance(notify, NotifyFile):
+        return NotifyFile()
+    if not successor or not any(c.unit in successor for c in notify.contact):
+        return notify
+    contacts = [
+        c.model_copy(update={"unit": successor[c.unit]}) if c.unit in successor else c
+        for c in notify.contact
+    ]
+    return notify.model_copy(update={"contact": contacts})

@@ -1,4 +1,5 @@
-"""Schemas of the directory files: units.toml, users.toml, accounts.toml, sources.toml.
+"""Schemas of the directory files: units.toml (and the generated units-national.toml),
+users.toml, accounts.toml, sources.toml.
 
 Unknown keys are errors (extra="forbid"): a misspelt key must not be silently ignored.
 """
@@ -29,6 +30,21 @@ class UnitEntry(Strict):
 
 class UnitsFile(Strict):
     code_list: str = ""  # the code list most codes in this file come from
+    unit: list[UnitEntry] = Field(default_factory=list)
+
+
+class ReplacedEntry(Strict):
+    code: str  # a unit of units.toml (a sample commune)
+    by: str  # the official unit that takes its place
+    name: str = ""
+
+
+class NationalUnitsFile(Strict):
+    """units-national.toml, written by `publisher units import` (publisher/national.py)."""
+
+    generated_by: str = ""
+    code_list: str = ""
+    replaced: list[ReplacedEntry] = Field(default_factory=list)
     unit: list[UnitEntry] = Field(default_factory=list)
 
 

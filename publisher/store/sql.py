@@ -82,16 +82,24 @@ def article_from_mapping(m: Mapping[Any, Any]) -> Article:
     )
 
 
+# Enum members by value: `Platform(value)` costs ~4 µs, which a whole-country fan-out
+# (17,000 accounts, two enums each) paid as a fifth of its routing time. An unknown value
+# still goes through the enum and fails there.
+_PLATFORMS = {p.value: p for p in Platform}
+_ACCOUNT_STATUSES = {s.value: s for s in AccountStatus}
+
+
 def account_from_mapping(m: Mapping[Any, Any]) -> ChannelAccount:
+    platform, status = m["platform"], m["status"]
     return ChannelAccount(
         id=m["id"],
         unit_code=m["unit_code"],
-        platform=Platform(m["platform"]),
+        platform=_PLATFORMS.get(platform) or Platform(platform),
         external_id=m["external_id"],
         display_name=m["display_name"],
         credentials_ref=m["credentials_ref"],
         token_expires_at=m["token_expires_at"],
-        status=AccountStatus(m["status"]),
+        status=_ACCOUNT_STATUSES.get(status) or AccountStatus(status),
         language=m["language"],
     )
 

@@ -100,13 +100,13 @@ def test_fan_out_is_all_or_nothing(db, monkeypatch):
     service, _, _ = build(db)
     article_id = add_article(db)
     store = service.store
-    real = store.insert_deliveries
+    real = store.insert_delivery_rows  # what fan_out writes its deliveries with
 
     def crash(*args, **kwargs):
         real(*args, **kwargs)
         raise RuntimeError("power cut during fan-out")
 
-    monkeypatch.setattr(store, "insert_deliveries", crash)
+    monkeypatch.setattr(store, "insert_delivery_rows", crash)
     with pytest.raises(RuntimeError):
         service.route_article(article_id)
     assert count(db, POST) == 0

@@ -1,0 +1,102 @@
+"""Many rows in one INSERT … ON CONFLICT (key) DO NOTHING, for the fan-out.
+
+A directive to the whole country writes ~3,400 posts and ~17,000 deliveries in one
+transaction. Through SQLAlchemy's executemany each of the ~80,000 values goes through its
+type's bind conversion and each row is a statement (psycopg pipelines them, but still parses
+and sends one per row). Here:
+
+- values are converted by the column type's own bind processor (so stored values are exactly
+  what SQLAlchemy would store), once per distinct value: a fan-out repeats the same few times
+  (created, updated, expires) thousands of times;
+- PostgreSQL gets **one** statement: `INSERT … SELECT … FROM unnest(%(c1)b::type[], …)
+  ON CONFLICT (key) DO NOTHING`, each column one array parameter sent in binary (psycopg's
+  text arrays quote every element with a regular expression: 3× the client CPU); its
+  rowcount is exact;
+- SQLite gets one `executemany` of a statement compiled once, straight on the connection's
+  driver cursor (sqlite3 sums the rows each execution changed: exact as well).
+
+Both run on the caller's connection, inside its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+def _convert(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+    """`values` through `process`, once per distinct value when they are hashable (datetimes,
+    strings, numbers); a column of dicts or lists (JSON) goes value by value."""
+    if process is None:
+        return values
+    try:
+        done = {value: process(value) for value in set(values)}
+    except TypeError:  # unhashable
+        return [process(value) for value in values]
+    return list(map(done.__getitem__, values))
+
+
+class BulkInsert:
+    """INSERT of `columns` into `table`, rows given as tuples in `columns` order; rows whose
+    `key` already exists are left as they are. `run` returns how many rows were inserted."""
+
+    def __init__(
+        self, table: sa.Table, columns: Sequence[str], key: Sequence[str], dialect: sa.Dialect
+    ) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.dialect = dialect
+        self.is_sqlite = dialect.name == "sqlite"
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = (
+                sqlite_insert(table)
+                .values({c: sa.bindparam(c, type_=table.c[c].type) for c in self.columns})
+                .on_conflict_do_nothing(index_elements=list(key))
+            )
+            compiled = statement.compile(dialect=dialect)
+            assert isinstance(compiled, SQLCompiler)
+            order = [compiled.binds[name].key for name in compiled.positiontup or []]
+            if sorted(order) != sorted(self.columns):
+                raise AssertionError(f"unexpected parameters {order} for {self.columns}")
+            self._order = [self.columns.index(name) for name in order]
+            self.sql = compiled.string
+            self._processors = [
+                table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in order
+            ]
+        else:
+            quote = dialect.identifier_preparer.quote
+            names = ", ".join(quote(c) for c in self.columns)
+            casts = ", ".join(
+                f"CAST(%({c})b AS {self._array_type(table.c[c])})" for c in self.columns
+            )
+            self.sql = (
+                f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
+                f"SELECT {names} FROM unnest({casts}) AS given({names}) "
+                f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING"
+            )
+            self._order = list(range(len(self.columns)))
+            self._processors = [
+                table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in self.columns
+            ]
+
+    def _array_type(self, column: sa.Column[Any]) -> str:
+        return f"{column.type.compile(dialect=self.dialect)}[]"
+
+    def run(self, conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        given = list(zip(*rows, strict=True))
+        columns = [
+            _convert(list(given[index]), process)
+            for index, process in zip(self._order, self._processors, strict=True)
+        ]
+        if self.is_sqlite:
+            result = conn.exec_driver_sql(self.sql, list(zip(*columns, strict=True)))
+        else:
+            result = conn.exec_driver_sql(self.sql, dict(zip(self.columns, columns, strict=True)))
+        return int(result.rowcount)
