@@ -9,10 +9,10 @@ Every transaction is short; none is ever held open across a platform call.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -93,8 +93,7 @@ def platform_key(platform: str) -> str:
     return f"platform:{platform}"
 
 
-def _job(row: sa.Row[Any]) -> Job:
-    m = row._mapping
+def _job(m: Mapping[Any, Any]) -> Job:
     return Job(
         id=m["id"],
         post_id=m["post_id"],
@@ -187,6 +186,33 @@ _FINISH_ATTEMPT = (
 )
 
 
+_DATETIME_TEXT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """UTCDateTime's bind conversion followed by SQLite DATETIME's, in one step: the same
+    refusal of naive times and the same text (tests/delivery/test_store_contract.py compares
+    them), at a third of the cost of the two processors chained."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime refused: store timezone-aware times only")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _bind_processor(type_: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    adapted: Any = type_.dialect_impl(dialect)
+    if (
+        isinstance(type_, UTCDateTime)
+        and dialect.name == "sqlite"
+        and getattr(adapted.impl_instance, "_storage_format", None) == _DATETIME_TEXT
+    ):
+        return _sqlite_utc_text
+    return cast(Callable[[Any], Any] | None, adapted.bind_processor(dialect))
+
+
 @dataclass(frozen=True, slots=True)
 class _DriverStatement:
     """A statement compiled once for SQLite: its SQL text, and per positional parameter the
@@ -195,16 +221,51 @@ class _DriverStatement:
 
     sql: str
     slots: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+    # Rows it returns (SELECT, RETURNING): per column the name and the type's own result
+    # conversion, as SQLAlchemy applies it.
+    columns: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
 
     @classmethod
     def of(cls, statement: sa.ClauseElement, dialect: sa.Dialect) -> _DriverStatement:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        if "POSTCOMPILE" in compiled.string:
+            # IN lists: written out one placeholder per value, as SQLAlchemy does per call.
+            compiled = cast(
+                SQLCompiler,
+                statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}),
+            )
+        # Each value of an IN list has its own placeholder, named after the list's parameter.
+        expanded = compiled._post_compile_expanded_state
+        origin = (
+            {one: name for name, ones in expanded.parameter_expansion.items() for one in ones}
+            if expanded is not None
+            else {}
+        )
         slots = []
         for name in compiled.positiontup or []:
-            bind = compiled.binds[name]
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            slots.append((name, bind.value, process))
-        return cls(compiled.string, tuple(slots))
+            if name in origin:
+                assert expanded is not None
+                bind, default = compiled.binds[origin[name]], expanded.parameters[name]
+            else:
+                bind = compiled.binds[name]
+                default = bind.value
+            slots.append((name, default, _bind_processor(bind.type, dialect)))
+        columns = tuple(
+            (column.keyname, column.type._cached_result_processor(dialect, None))
+            for column in compiled._result_columns
+        )
+        return cls(compiled.string, tuple(slots), columns)
+
+    def mappings(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        converted = []
+        for row in rows:
+            converted.append(
+                {
+                    name: process(value) if process is not None else value
+                    for (name, process), value in zip(self.columns, row, strict=True)
+                }
+            )
+        return converted
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         # Every value goes through its processor, None included, exactly as SQLAlchemy does.
@@ -213,6 +274,95 @@ class _DriverStatement:
             value = given.get(name, default)
             values.append(process(value) if process is not None else value)
         return tuple(values)
+
+
+_ACTIVE_PAUSES = sa.select(PAUSE).where(
+    PAUSE.c.lifted_at.is_(None),
+    sa.or_(PAUSE.c.until.is_(None), PAUSE.c.until > _bind("now", _TIME)),
+)
+_HELD_PLATFORMS = sa.select(LIMIT.c.key).where(
+    LIMIT.c.key.like("platform:%"), LIMIT.c.next_allowed_at > _bind("now", _TIME)
+)
+
+
+def _conditions(
+    table: sa.FromClause, pauses: list[Pause], held_platforms: list[str], now: Any, limits: bool
+) -> list[Any]:
+    """The runnable conditions for these active pauses and held platforms (`now` a time or a
+    bound parameter). Everything paused gives `[false]`."""
+    conditions: list[Any] = []
+    for pause in pauses:
+        if pause.scope is PauseScope.ALL:
+            return [sa.false()]
+        if pause.scope is PauseScope.UNIT:
+            conditions.append(table.c.unit_code != pause.target)
+        elif pause.scope is PauseScope.ACCOUNT:
+            conditions.append(table.c.account_id != pause.target)
+        elif pause.scope is PauseScope.CHANNEL:
+            conditions.append(table.c.platform != pause.target)
+        elif pause.scope is PauseScope.SUBTREE:
+            below = sa.select(UNIT.c.code).where(UNIT.c.path.like(f"%/{pause.target}/%"))
+            conditions.append(table.c.unit_code.not_in(below))
+    # Uncorrelated NOT IN rather than NOT EXISTS: SQLite reads the (few) stopped accounts
+    # and held keys once per claim instead of probing them for every due row (the claim
+    # took half as long on 10,000 due rows). Neither column is ever NULL (primary keys).
+    conditions.append(
+        table.c.account_id.not_in(
+            sa.select(ACCOUNT.c.id).where(ACCOUNT.c.status != AccountStatus.ACTIVE.value)
+        )
+    )
+    if not limits:
+        return conditions
+    if held_platforms:
+        conditions.append(table.c.platform.not_in(held_platforms))
+    conditions.append(
+        (sa.literal("account:") + table.c.account_id).not_in(
+            sa.select(LIMIT.c.key).where(LIMIT.c.next_allowed_at > now)
+        )
+    )
+    return conditions
+
+
+def _pick_due(
+    pauses: list[Pause], held_platforms: list[str], now: Any, limit: int
+) -> tuple[sa.Select[Any], sa.FromClause]:
+    due = D.alias("due")
+    pick = (
+        sa.select(due.c.id)
+        .where(
+            due.c.state.in_(CLAIMABLE),
+            due.c.due_at <= now,
+            sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
+            *_conditions(due, pauses, held_platforms, now, limits=True),
+        )
+        .order_by(due.c.priority.desc(), due.c.due_at, due.c.id)
+        .limit(limit)
+    )
+    return pick, due
+
+
+def _take_statement(
+    pick: sa.Select[Any],
+    due: sa.FromClause,
+    state: DeliveryState,
+    owner: Any,
+    now: Any,
+    lease_until: Any,
+    is_sqlite: bool = True,
+) -> sa.Update:
+    chosen: Any = pick.scalar_subquery() if is_sqlite else pick
+    return (
+        sa.update(D)
+        .where(D.c.id.in_(chosen))
+        .values(
+            state=state.value,
+            lease_owner=owner,
+            lease_until=lease_until,
+            attempt=D.c.attempt + 1,
+            updated_at=now,
+        )
+        .returning(*JOB_COLUMNS)
+    )
 
 
 class SqlDeliveryStore:
@@ -230,11 +380,14 @@ class SqlDeliveryStore:
                     ("insert_attempt", _INSERT_ATTEMPT),
                     ("mark_sent", _MARK_SENT),
                     ("finish_attempt", _FINISH_ATTEMPT),
+                    ("active_pauses", _ACTIVE_PAUSES),
+                    ("held", _HELD_PLATFORMS),
                 )
             }
             if self.is_sqlite
             else {}
         )
+        self._claims: dict[tuple[Any, ...], _DriverStatement] = {}
 
     # --- transactions ------------------------------------------------------------------
 
@@ -249,11 +402,11 @@ class SqlDeliveryStore:
                 yield conn
 
     @contextmanager
-    def driver_write(self) -> Iterator[Callable[[str, Mapping[str, Any]], int]]:
+    def driver_write(self) -> Iterator[Callable[[_DriverStatement, Mapping[str, Any]], Any]]:
         """SQLite only: the same short BEGIN IMMEDIATE … COMMIT transaction as `write`, with
         the prepared statements run straight on the pooled driver connection. Yields
-        `run(statement name, parameters) -> rows changed`. Driver errors come out as
-        SQLAlchemy's DBAPIError, as they would from `write`."""
+        `run(statement, parameters) -> the driver's cursor` (rowcount, fetchall). Driver
+        errors come out as SQLAlchemy's DBAPIError, as they would from `write`."""
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -262,12 +415,10 @@ class SqlDeliveryStore:
             try:
                 cursor.execute(sql)
 
-                def run(name: str, given: Mapping[str, Any]) -> int:
+                def run(statement: _DriverStatement, given: Mapping[str, Any]) -> Any:
                     nonlocal sql, params
-                    statement = self._driver[name]
                     sql, params = statement.sql, statement.parameters(given)
-                    cursor.execute(sql, params)
-                    return int(cursor.rowcount)
+                    return cursor.execute(sql, params)
 
                 yield run
                 sql, params = "COMMIT", ()
@@ -342,75 +493,70 @@ class SqlDeliveryStore:
             return self._active_pauses(conn, now)
 
     def _active_pauses(self, conn: sa.Connection, now: datetime) -> list[Pause]:
-        rows = conn.execute(
-            sa.select(PAUSE).where(
-                PAUSE.c.lifted_at.is_(None),
-                sa.or_(PAUSE.c.until.is_(None), PAUSE.c.until > now),
-            )
-        )
-        return [pause_from_mapping(r._mapping) for r in rows]
+        return [pause_from_mapping(r._mapping) for r in conn.execute(_ACTIVE_PAUSES, {"now": now})]
+
+    def _held_platforms(self, conn: sa.Connection, now: datetime) -> list[str]:
+        keys = conn.execute(_HELD_PLATFORMS, {"now": now}).scalars()
+        return [key.removeprefix("platform:") for key in keys]
 
     def _runnable(
         self, table: sa.FromClause, conn: sa.Connection, now: datetime, limits: bool = True
     ) -> list[Any]:
         """Conditions a due row must meet: not paused, account working, not rate-held
         (with `limits`). Everything paused gives `[false]`."""
-        conditions: list[Any] = []
-        for pause in self._active_pauses(conn, now):
-            if pause.scope is PauseScope.ALL:
-                return [sa.false()]
-            if pause.scope is PauseScope.UNIT:
-                conditions.append(table.c.unit_code != pause.target)
-            elif pause.scope is PauseScope.ACCOUNT:
-                conditions.append(table.c.account_id != pause.target)
-            elif pause.scope is PauseScope.CHANNEL:
-                conditions.append(table.c.platform != pause.target)
-            elif pause.scope is PauseScope.SUBTREE:
-                below = sa.select(UNIT.c.code).where(UNIT.c.path.like(f"%/{pause.target}/%"))
-                conditions.append(table.c.unit_code.not_in(below))
-        # Uncorrelated NOT IN rather than NOT EXISTS: SQLite reads the (few) stopped accounts
-        # and held keys once per claim instead of probing them for every due row (the claim
-        # took half as long on 10,000 due rows). Neither column is ever NULL (primary keys).
-        conditions.append(
-            table.c.account_id.not_in(
-                sa.select(ACCOUNT.c.id).where(ACCOUNT.c.status != AccountStatus.ACTIVE.value)
-            )
-        )
-        if not limits:
-            return conditions
-        held_platforms = [
-            key.removeprefix("platform:")
-            for key in conn.execute(
-                sa.select(LIMIT.c.key).where(
-                    LIMIT.c.key.like("platform:%"), LIMIT.c.next_allowed_at > now
-                )
-            ).scalars()
-        ]
-        if held_platforms:
-            conditions.append(table.c.platform.not_in(held_platforms))
-        conditions.append(
-            (sa.literal("account:") + table.c.account_id).not_in(
-                sa.select(LIMIT.c.key).where(LIMIT.c.next_allowed_at > now)
-            )
-        )
-        return conditions
+        pauses = self._active_pauses(conn, now)
+        held = self._held_platforms(conn, now) if limits else []
+        return _conditions(table, pauses, held, now, limits)
 
     def claim(self, owner: str, now: datetime, limit: int, lease_s: float) -> list[Job]:
         """Take up to `limit` due deliveries, highest priority and oldest first."""
+        if self.is_sqlite:
+            return self._claim_on_driver(owner, now, limit, lease_s)
+        return self._claim_with_sqlalchemy(owner, now, limit, lease_s)
+
+    def _claim_with_sqlalchemy(
+        self, owner: str, now: datetime, limit: int, lease_s: float
+    ) -> list[Job]:
         with self.write() as conn:
-            due = D.alias("due")
-            pick = (
-                sa.select(due.c.id)
-                .where(
-                    due.c.state.in_(CLAIMABLE),
-                    due.c.due_at <= now,
-                    sa.or_(due.c.expires_at.is_(None), due.c.expires_at > now),
-                    *self._runnable(due, conn, now),
-                )
-                .order_by(due.c.priority.desc(), due.c.due_at, due.c.id)
-                .limit(limit)
-            )
+            pauses = self._active_pauses(conn, now)
+            held = self._held_platforms(conn, now)
+            pick, due = _pick_due(pauses, held, now, limit)
             return self._take(conn, pick, due, DeliveryState.CLAIMED, owner, now, lease_s)
+
+    def _claim_on_driver(self, owner: str, now: datetime, limit: int, lease_s: float) -> list[Job]:
+        """SQLite: the same reads and the same claim in one BEGIN IMMEDIATE transaction, the
+        claim compiled once per shape (active pauses, held platforms, limit) rather than
+        built and compiled by SQLAlchemy on every call."""
+        given = {"now": now, "owner": owner, "lease_until": now + timedelta(seconds=lease_s)}
+        active_pauses, held_platforms = self._driver["active_pauses"], self._driver["held"]
+        with self.driver_write() as run:
+            pauses = [
+                pause_from_mapping(m)
+                for m in active_pauses.mappings(run(active_pauses, given).fetchall())
+            ]
+            held = [key.removeprefix("platform:") for (key,) in run(held_platforms, given)]
+            statement = self._claim_statement(pauses, held, limit)
+            rows = run(statement, given).fetchall()
+        return [_job(m) for m in statement.mappings(rows)]
+
+    def _claim_statement(
+        self, pauses: list[Pause], held: list[str], limit: int
+    ) -> _DriverStatement:
+        shape = (tuple((p.scope, p.target) for p in pauses), tuple(held), limit)
+        statement = self._claims.get(shape)
+        if statement is None:
+            if len(self._claims) >= 256:  # pauses come and go: keep the cache small
+                self._claims.clear()
+            # Given on every call (`given` above); a value here only lets the IN lists be
+            # written out at compile time.
+            now = sa.bindparam("now", None, type_=_TIME)
+            owner = sa.bindparam("owner", None, type_=sa.String())
+            lease_until = sa.bindparam("lease_until", None, type_=_TIME)
+            pick, due = _pick_due(pauses, held, now, limit)
+            update = _take_statement(pick, due, DeliveryState.CLAIMED, owner, now, lease_until)
+            statement = _DriverStatement.of(update, self.engine.dialect)
+            self._claims[shape] = statement
+        return statement
 
     def _take(
         self,
@@ -422,24 +568,12 @@ class SqlDeliveryStore:
         now: datetime,
         lease_s: float,
     ) -> list[Job]:
-        if self.is_sqlite:
-            chosen: Any = pick.scalar_subquery()
-        else:
+        if not self.is_sqlite:
             cte = pick.with_for_update(skip_locked=True, of=due).cte("picked")
-            chosen = sa.select(cte.c.id)
-        statement = (
-            sa.update(D)
-            .where(D.c.id.in_(chosen))
-            .values(
-                state=state.value,
-                lease_owner=owner,
-                lease_until=now + timedelta(seconds=lease_s),
-                attempt=D.c.attempt + 1,
-                updated_at=now,
-            )
-            .returning(*JOB_COLUMNS)
-        )
-        return [_job(row) for row in conn.execute(statement)]
+            pick = sa.select(cte.c.id)
+        lease_until = now + timedelta(seconds=lease_s)
+        statement = _take_statement(pick, due, state, owner, now, lease_until, self.is_sqlite)
+        return [_job(row._mapping) for row in conn.execute(statement)]
 
     # --- fenced writes -----------------------------------------------------------------
 
@@ -513,10 +647,12 @@ class SqlDeliveryStore:
             "a_started": now,
         }
         if self.is_sqlite:
+            driver = self._driver
             with self.driver_write() as run:
-                if run("mark_sending_same_body" if same_body else "mark_sending", values) != 1:
+                sending = driver["mark_sending_same_body" if same_body else "mark_sending"]
+                if run(sending, values).rowcount != 1:
                     return False
-                run("insert_attempt", attempt)
+                run(driver["insert_attempt"], attempt)
                 return True
         with self.write() as conn:
             statement = _MARK_SENDING_SAME_BODY if same_body else _MARK_SENDING
@@ -543,10 +679,11 @@ class SqlDeliveryStore:
             "a_detail": receipt.remote_id,
         }
         if self.is_sqlite:
+            driver = self._driver
             with self.driver_write() as run:
-                if run("mark_sent", values) != 1:
+                if run(driver["mark_sent"], values).rowcount != 1:
                     return False
-                run("finish_attempt", attempt)
+                run(driver["finish_attempt"], attempt)
                 return True
         with self.write() as conn:
             if conn.execute(_MARK_SENT, values).rowcount != 1:
