@@ -9,6 +9,7 @@ Every transaction is short; none is ever held open across a platform call.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -388,6 +389,7 @@ class SqlDeliveryStore:
             else {}
         )
         self._claims: dict[tuple[Any, ...], _DriverStatement] = {}
+        self._local = threading.local()
 
     # --- transactions ------------------------------------------------------------------
 
@@ -404,33 +406,59 @@ class SqlDeliveryStore:
     @contextmanager
     def driver_write(self) -> Iterator[Callable[[_DriverStatement, Mapping[str, Any]], Any]]:
         """SQLite only: the same short BEGIN IMMEDIATE … COMMIT transaction as `write`, with
-        the prepared statements run straight on the pooled driver connection. Yields
+        the prepared statements run straight on this thread's driver connection. Yields
         `run(statement, parameters) -> the driver's cursor` (rowcount, fetchall). Driver
         errors come out as SQLAlchemy's DBAPIError, as they would from `write`."""
-        raw = self.engine.raw_connection()
+        connection, cursor = self._held_connection()
+        sql = "BEGIN IMMEDIATE"
+        params: tuple[Any, ...] = ()
         try:
-            cursor = raw.cursor()
-            sql = "BEGIN IMMEDIATE"
-            params: tuple[Any, ...] = ()
-            try:
-                cursor.execute(sql)
+            cursor.execute(sql)
 
-                def run(statement: _DriverStatement, given: Mapping[str, Any]) -> Any:
-                    nonlocal sql, params
-                    sql, params = statement.sql, statement.parameters(given)
-                    return cursor.execute(sql, params)
+            def run(statement: _DriverStatement, given: Mapping[str, Any]) -> Any:
+                nonlocal sql, params
+                sql, params = statement.sql, statement.parameters(given)
+                return cursor.execute(sql, params)
 
-                yield run
-                sql, params = "COMMIT", ()
-                cursor.execute(sql)
-            except sqlite3.Error as error:
-                raise sa.exc.DBAPIError.instance(sql, params, error, sqlite3.Error) from error
-            finally:
-                if raw.driver_connection is not None and raw.driver_connection.in_transaction:
-                    raw.driver_connection.rollback()
-                cursor.close()
+            yield run
+            sql, params = "COMMIT", ()
+            cursor.execute(sql)
+        except sqlite3.Error as error:
+            # Whatever state the connection is in, it is closed; the next write opens another.
+            self.release_connection(invalidate=True)
+            raise sa.exc.DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+        except BaseException:
+            if connection.in_transaction:
+                connection.rollback()
+            raise
+
+    def _held_connection(self) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+        """This thread's pooled connection for the hot path, kept checked out between
+        transactions: a pool checkout and return cost more than a short commit. A new
+        pool (engine.dispose) or a driver error gets a fresh one."""
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] is self.engine.pool:
+            return held[2], held[3]
+        self.release_connection()
+        pooled = self.engine.raw_connection()
+        connection = cast(sqlite3.Connection, pooled.driver_connection)
+        held = (self.engine.pool, pooled, connection, connection.cursor())
+        self._local.held = held
+        return held[2], held[3]
+
+    def release_connection(self, invalidate: bool = False) -> None:
+        """Give this thread's held connection back to the pool (taken again when needed), or
+        with `invalidate` close it for good."""
+        held = self._local.__dict__.pop("held", None)
+        if held is None:
+            return
+        if invalidate:
+            held[1].invalidate()
+            return
+        try:
+            held[3].close()
         finally:
-            raw.close()
+            held[1].close()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:

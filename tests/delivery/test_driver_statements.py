@@ -4,6 +4,8 @@ SQL and every parameter must be exactly what SQLAlchemy itself would send."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -194,3 +196,61 @@ def test_claim_on_the_driver_takes_what_sqlalchemy_takes(tmp_path: Path, pauses:
         assert taken > 10
     driver.engine.dispose()
     reference.engine.dispose()
+
+
+# --- the held connection ----------------------------------------------------------------------
+
+
+def _connection_of(store: SqlDeliveryStore) -> Any:
+    with store.driver_write() as run:
+        run(delivery_sql._DriverStatement("SELECT 1", ()), {})
+    return store._local.held[2]
+
+
+def test_the_hot_path_keeps_one_connection_per_thread(sqlite_db: sa.Engine) -> None:
+    store = SqlDeliveryStore(sqlite_db)
+    first = _connection_of(store)
+    assert _connection_of(store) is first
+    elsewhere: list[Any] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(_connection_of(store)))
+    thread.start()
+    thread.join()
+    assert len(elsewhere) == 1
+    assert elsewhere[0] is not first
+    store.release_connection()
+    assert getattr(store._local, "held", None) is None
+
+
+def test_a_driver_error_or_a_new_pool_gives_a_fresh_connection(sqlite_db: sa.Engine) -> None:
+    store = SqlDeliveryStore(sqlite_db)
+    first = _connection_of(store)
+    with pytest.raises(sa.exc.DBAPIError), store.driver_write() as run:
+        run(delivery_sql._DriverStatement("SELEC 1", ()), {})
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.execute("SELECT 1")  # closed, not handed out again
+    second = _connection_of(store)
+    assert second is not first
+    sqlite_db.dispose()
+    third = _connection_of(store)
+    assert third is not second
+    assert store._local.held[0] is sqlite_db.pool
+    store.release_connection()
+
+
+def test_an_exception_inside_the_transaction_rolls_it_back(sqlite_db: sa.Engine) -> None:
+    store = SqlDeliveryStore(sqlite_db)
+    insert = delivery_sql._DriverStatement(
+        "INSERT INTO rate_limit (key, window_count) VALUES ('k', 0)", ()
+    )
+
+    def insert_then_fail() -> None:
+        with store.driver_write() as run:
+            run(insert, {})
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        insert_then_fail()
+    connection = _connection_of(store)
+    assert not connection.in_transaction
+    assert connection.execute("SELECT count(*) FROM rate_limit").fetchone() == (0,)
+    store.release_connection()
