@@ -93,7 +93,7 @@ _SIMPLE_ATTRIBUTE_RE = re.compile(r"[ \t\n]+([a-z]+)=\"([^\"]*)\"")
 # last label starts with a letter (not an IP address, not punycode), no port, no user, and
 # only unreserved and sub-delimiter characters after it.
 _SIMPLE_URL_RE = re.compile(
-    r"https?://(?!xn--)[a-z0-9][a-z0-9-]*(?:\.(?!xn--)[a-z0-9][a-z0-9-]*)*\.[a-z][a-z0-9-]*"
+    r"https?://(?!xn--)[a-z0-9][a-z0-9-]*(?:\.(?!xn--)[a-z0-9][a-z0-9-]*)*\.(?!xn--)[a-z][a-z0-9-]*"
     r"(?:/[A-Za-z0-9\-._~!$'()*+,;=:@/%?]*)?"
 )
 _SIMPLE_VALUE_RE = re.compile(

@@ -220,6 +220,8 @@ fragments = balanced() | near_simple()
 @example("<b><p>x</p></b>")
 @example("<a><a>x</a></a>")
 @example('<img src="https://1.2.3.4/x">')
+@example('<a href="https://a.xn--zz/x"></a>')
+@example('<a href="https://xn--zz.vn/x"></a>')
 @example("</br>")
 def test_generated_fragments_give_nh3s_own_output(fragment: str) -> None:
     check(fragment)
