@@ -25,7 +25,7 @@ def reference_clean(fragment: str, base_url: str | None = None) -> str:
     if not fragment or not fragment.strip():
         return ""
     cleaned = _nh3_clean(fragment)
-    if base_url and sanitize._RELATIVE_URL_RE.search(cleaned):
+    if base_url and sanitize._RELATIVE_URL_RE.search(cleaned):  # (the search, as it was)
         cleaned = sanitize.nh3.clean(
             sanitize._absolutise(cleaned, base_url),
             tags=set(sanitize.ALLOWED_TAGS),
@@ -243,6 +243,24 @@ def test_clean_html_and_its_text_are_what_they_were(fragment: str) -> None:
     cleaned = clean_html(fragment, base_url="https://b.vn/x/")
     assert cleaned == reference
     assert html_to_text(cleaned) == reference_text(cleaned)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *('href="', 'src="', 'HrEf="', 'ſrc="', 'xhref="', '="', "=", '"', " ", "<a "),
+                *(">", "https:", "http:", "mailto:", "#", "/x", "HTTPS:", "javaſcript:", "a"),
+            ]
+        ),
+        max_size=8,
+    ).map("".join)
+)
+@example('<a href="/x">')
+@example('src="x')
+def test_relative_url_check_finds_what_the_search_finds(text: str) -> None:
+    assert sanitize._has_relative_url(text) == bool(sanitize._RELATIVE_URL_RE.search(text))
 
 
 @pytest.mark.parametrize(
