@@ -208,8 +208,9 @@ class Worker:
         try:
             await asyncio.sleep(0)  # let the request start
             self.fault(DURING_CALL)
-            # A deadline on this task rather than wait_for's extra future, timer callback and
-            # wake-up per call: a call that has already finished is read without waiting.
+            if call.done():  # answered at once: nothing to wait for, no deadline to set
+                return call.result()
+            # A deadline on this task rather than wait_for's extra future and wake-up.
             async with asyncio.timeout(self.config.request_timeout_s):
                 return await call
         finally:
