@@ -192,15 +192,26 @@ _DATETIME_TEXT = (
 )
 
 
+_last_converted: tuple[datetime | None, str | None] = (None, None)
+
+
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     """UTCDateTime's bind conversion followed by SQLite DATETIME's, in one step: the same
-    refusal of naive times and the same text (tests/delivery/test_store_contract.py compares
-    them), at a third of the cost of the two processors chained."""
+    refusal of naive times and the same text (tests/delivery/test_driver_statements.py
+    compares them), at a third of the cost of the two processors chained. The same `now`
+    object is bound three or four times per transaction: the last one converted is kept (with
+    a reference, so its identity cannot be reused; datetimes are immutable)."""
+    global _last_converted
     if value is None:
         return None
+    last = _last_converted
+    if value is last[0]:
+        return last[1]
     if value.tzinfo is None:
         raise ValueError("naive datetime refused: store timezone-aware times only")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_converted = (value, text)
+    return text
 
 
 def _bind_processor(type_: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
@@ -270,11 +281,13 @@ class _DriverStatement:
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         # Every value goes through its processor, None included, exactly as SQLAlchemy does.
-        values = []
-        for name, default, process in self.slots:
-            value = given.get(name, default)
-            values.append(process(value) if process is not None else value)
-        return tuple(values)
+        get = given.get
+        return tuple(
+            [
+                get(name, default) if process is None else process(get(name, default))
+                for name, default, process in self.slots
+            ]
+        )
 
 
 _ACTIVE_PAUSES = sa.select(PAUSE).where(

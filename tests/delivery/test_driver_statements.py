@@ -40,7 +40,12 @@ def _chained(value: datetime | None, dialect: sa.Dialect) -> Any:
 @given(aware)
 def test_one_step_time_text_is_the_chained_processors_text(value: datetime) -> None:
     dialect = sa.create_engine("sqlite://").dialect
-    assert _sqlite_utc_text(value) == _chained(value, dialect)
+    expected = _chained(value, dialect)
+    assert _sqlite_utc_text(value) == expected
+    assert _sqlite_utc_text(value) == expected  # the kept conversion of the same object
+    assert _sqlite_utc_text(value + timedelta(microseconds=1)) == _chained(
+        value + timedelta(microseconds=1), dialect
+    )
 
 
 def test_the_driver_statements_use_the_one_step_time_text(sqlite_db: sa.Engine) -> None:
