@@ -184,14 +184,32 @@ _INSERT_ATTEMPT = (
     "VALUES (?, ?, ?, ?, ?)"
 )
 _MARK_SENT = (
-    "UPDATE delivery SET state=?, lease_until=NULL, remote_id=?, remote_url=NULL, "
-    "last_error=NULL, error_kind=NULL, sent_at=?, updated_at=? WHERE delivery.id = ? "
+    "UPDATE delivery SET state=?, lease_until=?, remote_id=?, remote_url=?, "
+    "last_error=?, error_kind=?, sent_at=?, updated_at=? WHERE delivery.id = ? "
     "AND delivery.lease_owner = ? AND delivery.attempt = ? AND delivery.state = ?"
 )
 _FINISH_ATTEMPT = (
     "UPDATE delivery_attempt SET finished_at=?, outcome=?, detail=? "
     "WHERE delivery_attempt.delivery_id = ? AND delivery_attempt.attempt = ?"
 )
+
+
+def check_same_sql(engine: sa.Engine) -> None:
+    """The bare loop's statements are the worker's, word for word (whitespace aside)."""
+    store = SqlDeliveryStore(engine)
+    driver = {name: " ".join(st.sql.split()) for name, st in store._driver.items()}
+    claim = " ".join(store._claim_statement([], [], 50).sql.split())
+    ours = {
+        "active_pauses": _PAUSES,
+        "held": _HELD_PLATFORMS,
+        "mark_sending_same_body": _MARK_SENDING,
+        "insert_attempt": _INSERT_ATTEMPT,
+        "mark_sent": _MARK_SENT,
+        "finish_attempt": _FINISH_ATTEMPT,
+    }
+    for name, sql in ours.items():
+        assert " ".join(sql.split()) == driver[name], (name, sql, driver[name])
+    assert " ".join(_CLAIM.split()) == claim, (_CLAIM, claim)
 
 
 def bare_rate(template: Path, n: int) -> float:
@@ -239,8 +257,9 @@ def bare_rate(template: Path, n: int) -> float:
                 db.execute("COMMIT")
                 t_now = _sqlite_time(datetime.now(UTC))
                 db.execute("BEGIN IMMEDIATE")
+                sent = ("sent", None, "r", None, None, None, t_now, t_now)
                 changed = db.execute(
-                    _MARK_SENT, ("sent", "r", t_now, t_now, delivery_id, "b", attempt, "sending")
+                    _MARK_SENT, (*sent, delivery_id, "b", attempt, "sending")
                 ).rowcount
                 assert changed == 1
                 db.execute(_FINISH_ATTEMPT, (t_now, "sent", "r", delivery_id, attempt))
@@ -308,6 +327,7 @@ def no_latency(n: int, rounds: int) -> tuple[list[float], list[float], list[floa
         template = Path(folder) / "seed.db"
         due = datetime.now(UTC) - timedelta(seconds=1)
         engine, _ = seed(template, accounts=n // 10, per_account=10, due=due)
+        check_same_sql(engine)
         engine.dispose()
         order = list(measures)
         for r in range(rounds):
