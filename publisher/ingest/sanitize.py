@@ -301,9 +301,12 @@ def plain_text(value: str) -> str:
     return nfc(" ".join(text.split()))
 
 
+_IMG_SRC_RE = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"")
+
+
 def image_sources(clean_fragment: str) -> list[str]:
     """`src` of every <img> in clean HTML, in order, without repeats."""
     if "<img" not in clean_fragment:
         return []
-    found = re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"", clean_fragment)
+    found = _IMG_SRC_RE.findall(clean_fragment)
     return list(dict.fromkeys(html.unescape(src) for src in found))
