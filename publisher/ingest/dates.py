@@ -34,6 +34,7 @@ _TIME_FIRST_RE = re.compile(
     r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})",
     re.I,
 )
+_RFC822_NO_DAY_RE = re.compile(r"^\d{1,2} [A-Za-z]{3} \d{2,4}")
 # Zone abbreviations that RFC 822 parsing does not know but Vietnamese servers send.
 _ZONE_WORDS = {"ict": "+0700", "ict+7": "+0700", "gmt+7": "+0700", "utc+7": "+0700"}
 
@@ -110,7 +111,7 @@ def _parse(text: str, tz: tzinfo) -> datetime | None:
             own = UTC if zone.upper() == "Z" else zone_of(zone)
             when = when.replace(tzinfo=own)
         return when
-    if "," in text[:5] or re.match(r"^\d{1,2} [A-Za-z]{3} \d{2,4}", text):
+    if "," in text[:5] or _RFC822_NO_DAY_RE.match(text):
         rfc = _parse_rfc822(text, tz)
         if rfc is not None:
             return rfc

@@ -73,9 +73,8 @@ def normalise_item(item: RawItem, context: SourceContext, *, now: datetime) -> A
     )
     if published is None:
         published = now.astimezone(zone_of(context.timezone))
-    images = list(
-        dict.fromkeys([*item.images, *image_sources(body_html), *image_sources(summary_html)])
-    )
+    summary_images = image_sources(summary_html) if summary_html is not body_html else []
+    images = list(dict.fromkeys([*item.images, *image_sources(body_html), *summary_images]))
     link = canonical_url(absolute_url(item.link, base))
     guid = scoped_guid(item.guid or link, context.id)
     if not title and not body_text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that say how a reader arrived, not what they read.
@@ -15,12 +16,29 @@ _TRACKING_NAMES = frozenset(
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+# A URL already in canonical form except perhaps for an empty path: lower-case http(s)
+# scheme and host name, no user, port, query or fragment, only plain path characters. The
+# full parse would give it back as it is (with "/" for an empty path); most feed links look
+# like this. tests/ingest/test_urls_fast.py compares both ways on generated URLs.
+_PLAIN_URL_RE = re.compile(
+    r"(https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(/[A-Za-z0-9\-._~!$'()*+,;=:@/%]*)?"
+)
+
+
 def canonical_url(url: str) -> str:
     """One spelling per page: lower-case scheme and host, no default port, no fragment, no
     tracking parameters, remaining parameters sorted. Path case is kept (servers differ)."""
     url = url.strip()
     if not url:
         return ""
+    plain = _PLAIN_URL_RE.fullmatch(url)
+    if plain is not None:
+        return plain[1] + (plain[2] or "/")
+    return _canonical_url_parsed(url)
+
+
+def _canonical_url_parsed(url: str) -> str:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -52,6 +70,11 @@ def absolute_url(url: str | None, base: str | None) -> str:
 
 
 def is_absolute_uri(value: str) -> bool:
+    if "[" not in value and "]" not in value:  # (brackets: the full parse may refuse it)
+        if ":" not in value:
+            return False  # no scheme
+        if value.startswith(("https://", "http://")):
+            return True
     scheme = urlsplit(value).scheme
     return bool(scheme) and (value.startswith(("tag:", "urn:")) or "//" in value)
 

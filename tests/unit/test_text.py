@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import publisher.text as text_module
 from publisher.text import (
     hashtag,
+    matching_key,
     split_sentences,
     strip_diacritics,
     truncate_sentences,
@@ -114,3 +118,38 @@ def test_strip_diacritics_leaves_no_marks(text: str) -> None:
     assert not any(
         unicodedata.combining(c) for c in unicodedata.normalize("NFD", stripped) if c not in text
     )
+
+
+# --- matching keys: the tone-style pattern --------------------------------------------------
+
+_TONE_LETTERS = "oOuUàáảãạèéẻẽẹỳýỷỹỵÀÁẢÃẠÈÉẺẼẸỲÝỶỸỴnhHk .,\n"
+
+
+def _reference_tone_re() -> re.Pattern[str]:
+    # The pattern as first written: the case-insensitive alternation of the listed pairs.
+    return re.compile(
+        "(" + "|".join(sorted(text_module._OLD_TO_NEW_TONE, key=len, reverse=True)) + r")(?!\w)",
+        re.IGNORECASE,
+    )
+
+
+@given(st.text(alphabet=_TONE_LETTERS) | st.text())
+def test_tone_pattern_matches_exactly_where_the_case_insensitive_alternation_does(
+    text: str,
+) -> None:
+    reference = _reference_tone_re()
+    found = [(m.start(), m.group(1)) for m in text_module._OLD_TONE_RE.finditer(text)]
+    assert found == [(m.start(), m.group(1)) for m in reference.finditer(text)]
+
+
+def test_tone_pattern_letters_are_every_case_insensitive_equivalent() -> None:
+    # Each letter of a pair matches, case-insensitively, exactly its two cases: the classes
+    # lose nothing that IGNORECASE would have matched.
+    every_character = "".join(map(chr, range(sys.maxunicode + 1)))
+    for letter in {c for pair in text_module._OLD_TO_NEW_TONE for c in pair}:
+        equivalents = set(re.findall(re.escape(letter), every_character, re.IGNORECASE))
+        assert equivalents == {letter, letter.upper()}, letter
+
+
+def test_matching_key_unifies_tone_style() -> None:
+    assert matching_key("HOÀ Bình  thuỷ\nHoàn QUYẾT oà") == "hòa bình thủy hoàn quyết òa"
