@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.domain import ArticleKind, DeliveryState
-from publisher.store.tables import ArticleRow, DeliveryRow, PostRow, UnitRow
+from publisher.store.archive import history_where
+from publisher.store.tables import ArticleRow, PostRow, UnitRow
 
 # Levels in the order the centre reads them; unknown kinds follow alphabetically.
 LEVEL_ORDER = ("central", "ministry", "province", "commune", "site")
@@ -563,15 +564,19 @@ def _article_info(row: ArticleRow) -> ArticleInfo:
     )
 
 
-def _fact(row: DeliveryRow) -> DeliveryFact:
+_FACT_COLUMNS = ("id", "article_id", "unit_code", "account_id", "platform", "state", "sent_at")
+
+
+def _fact(row: Any) -> DeliveryFact:
+    """A delivery, hot or archived (`publisher.store.archive.history_where`)."""
     return DeliveryFact(
-        article_id=row.article_id,
-        unit_code=row.unit_code,
-        account_id=row.account_id,
-        platform=row.platform,
-        state=row.state,
-        sent_at=row.sent_at,
-        delivery_id=row.id,
+        article_id=row["article_id"],
+        unit_code=row["unit_code"],
+        account_id=row["account_id"],
+        platform=row["platform"],
+        state=row["state"],
+        sent_at=row["sent_at"],
+        delivery_id=row["id"],
     )
 
 
@@ -609,7 +614,9 @@ def load_coverage(
         targeted = set(posts)
         facts = [
             _fact(r)
-            for r in session.exec(select(DeliveryRow).where(DeliveryRow.article_id == article_id))
+            for r in session.connection()
+            .execute(history_where(lambda t: t.c.article_id == article_id, *_FACT_COLUMNS))
+            .mappings()
         ]
     if subtree_of is not None:
         root = units.get(subtree_of)
@@ -638,11 +645,14 @@ def load_unit_record(
         ids = [r.id for r in article_rows]
         facts = [
             _fact(r)
-            for r in session.exec(
-                select(DeliveryRow).where(
-                    DeliveryRow.unit_code == unit_code, col(DeliveryRow.article_id).in_(ids)
+            for r in session.connection()
+            .execute(
+                history_where(
+                    lambda t: sa.and_(t.c.unit_code == unit_code, t.c.article_id.in_(ids)),
+                    *_FACT_COLUMNS,
                 )
             )
+            .mappings()
         ]
     return compute_unit_record(
         _unit_info(unit_row), [_article_info(r) for r in article_rows], facts, since, until, now

@@ -12,6 +12,7 @@ import typer
 
 from publisher import redact
 from publisher.cli import (
+    archive_cmd,
     channels_cmd,
     delivery_cmd,
     ingest_cmd,
@@ -52,6 +53,7 @@ for module in (
     tui_cmd,
     reports_cmd,
     security_cmd,
+    archive_cmd,
 ):
     module.register(app)
 
