@@ -38,6 +38,7 @@ from publisher.reports import (
     UnitInfo,
     compute_coverage,
 )
+from publisher.store.archive import DELIVERY_ARCHIVE, history_where
 from publisher.store.sql import article_from_mapping, pause_from_mapping, unit_from_mapping
 from publisher.store.tables import (
     ArticleRow,
@@ -278,8 +279,11 @@ class Views:
             conditions.append(ARTICLE.c.kind == wanted.kind)
         if wanted.channel:
             conditions.append(
-                sa.exists().where(
-                    DELIVERY.c.post_id == POST.c.id, DELIVERY.c.platform == wanted.channel
+                sa.or_(
+                    *(
+                        sa.exists().where(t.c.post_id == POST.c.id, t.c.platform == wanted.channel)
+                        for t in (DELIVERY, DELIVERY_ARCHIVE)
+                    )
                 )
             )
         if wanted.day:
@@ -291,10 +295,13 @@ class Views:
                     sa.and_(POST.c.scheduled_at >= start, POST.c.scheduled_at < end),
                     sa.and_(
                         POST.c.scheduled_at.is_(None),
-                        sa.exists().where(
-                            DELIVERY.c.post_id == POST.c.id,
-                            DELIVERY.c.due_at >= start,
-                            DELIVERY.c.due_at < end,
+                        sa.or_(
+                            *(
+                                sa.exists().where(
+                                    t.c.post_id == POST.c.id, t.c.due_at >= start, t.c.due_at < end
+                                )
+                                for t in (DELIVERY, DELIVERY_ARCHIVE)
+                            )
                         ),
                     ),
                 )
@@ -366,9 +373,9 @@ class Views:
     def _channels_of(self, post_ids: Sequence[int]) -> dict[int, list[ChannelState]]:
         if not post_ids:
             return {}
-        query = sa.select(
-            DELIVERY.c.id, DELIVERY.c.post_id, DELIVERY.c.platform, DELIVERY.c.state
-        ).where(DELIVERY.c.post_id.in_(post_ids))
+        query = history_where(
+            lambda t: t.c.post_id.in_(post_ids), "id", "post_id", "platform", "state"
+        )
         found: dict[int, list[ChannelState]] = {}
         for r in self._rows(query):
             found.setdefault(r["post_id"], []).append(
@@ -413,9 +420,8 @@ class Views:
         unit = unit_from_mapping(
             self._rows(sa.select(UNIT).where(UNIT.c.code == post.unit_code))[0]
         )
-        drows = self._rows(
-            sa.select(DELIVERY).where(DELIVERY.c.post_id == post_id).order_by(DELIVERY.c.platform)
-        )
+        history = history_where(lambda t: t.c.post_id == post_id).subquery()
+        drows = self._rows(sa.select(history).order_by(history.c.platform, history.c.id))
         deliveries = tuple(_delivery_from(d, article.title) for d in drows)
         payloads = {d["account_id"]: d["payload"] for d in drows if d["payload"]}
         return PostDetail(post, article, unit, deliveries, payloads)
@@ -431,23 +437,28 @@ class Views:
         channel: str | None = None,
         limit: int = 2000,
     ) -> list[DeliveryView]:
-        """Deliveries due in [start, end) in the user's units, soonest first."""
+        """Deliveries due in [start, end) in the user's units, soonest first (archived ones
+        too: a past week still shows what went out)."""
         scope = self.scope_for(user)
-        conditions = [
-            scope.covers(DELIVERY.c.unit_code),
-            DELIVERY.c.due_at >= start,
-            DELIVERY.c.due_at < end,
-            DELIVERY.c.state.notin_([DeliveryState.CANCELLED.value, DeliveryState.EXPIRED.value]),
-        ]
-        if unit:
-            conditions.append(DELIVERY.c.unit_code == unit)
-        if channel:
-            conditions.append(DELIVERY.c.platform == channel)
+
+        def wanted(table: sa.Table) -> sa.ColumnElement[bool]:
+            conditions = [
+                scope.covers(table.c.unit_code),
+                table.c.due_at >= start,
+                table.c.due_at < end,
+                table.c.state.notin_([DeliveryState.CANCELLED.value, DeliveryState.EXPIRED.value]),
+            ]
+            if unit:
+                conditions.append(table.c.unit_code == unit)
+            if channel:
+                conditions.append(table.c.platform == channel)
+            return sa.and_(*conditions)
+
+        history = history_where(wanted).subquery()
         query = (
-            sa.select(DELIVERY, ARTICLE.c.title.label("_title"))
-            .join(ARTICLE, ARTICLE.c.id == DELIVERY.c.article_id)
-            .where(*conditions)
-            .order_by(DELIVERY.c.due_at, DELIVERY.c.id)
+            sa.select(history, ARTICLE.c.title.label("_title"))
+            .join(ARTICLE, ARTICLE.c.id == history.c.article_id)
+            .order_by(history.c.due_at, history.c.id)
             .limit(limit)
         )
         return [_delivery_from(r, r["_title"]) for r in self._rows(query)]
@@ -525,6 +536,9 @@ class Views:
         return sa.union(
             sa.select(tagged("post:", POST.c.id)).where(scope.covers(POST.c.unit_code)),
             sa.select(tagged("delivery:", DELIVERY.c.id)).where(scope.covers(DELIVERY.c.unit_code)),
+            sa.select(tagged("delivery:", DELIVERY_ARCHIVE.c.id)).where(
+                scope.covers(DELIVERY_ARCHIVE.c.unit_code)
+            ),
             sa.select(tagged("article:", POST.c.article_id)).where(scope.covers(POST.c.unit_code)),
             sa.select(tagged("article:", ARTICLE.c.id)).where(scope.covers(ARTICLE.c.unit_code)),
             sa.select(tagged("unit:", UNIT.c.code)).where(scope.covers(UNIT.c.code)),
@@ -608,8 +622,8 @@ class Views:
                 delivery_id=r["id"],
             )
             for r in self._rows(
-                sa.select(DELIVERY).where(
-                    DELIVERY.c.article_id == article_id, scope.covers(DELIVERY.c.unit_code)
+                history_where(
+                    lambda t: sa.and_(t.c.article_id == article_id, scope.covers(t.c.unit_code))
                 )
             )
         ]

@@ -149,7 +149,7 @@ def _move_batch(
             attempts = conn.execute(ATTEMPT.delete().where(ATTEMPT.c.delivery_id.in_(ids)))
             # The candidate condition again: a row that left its final state in between
             # (it cannot, but the fence costs nothing) stays where it is.
-            copied = conn.execute(
+            conn.execute(
                 DELIVERY_ARCHIVE.insert().from_select(
                     [*_DELIVERY_COLUMNS, "archived_at"],
                     sa.select(
@@ -161,9 +161,12 @@ def _move_batch(
             deleted = conn.execute(
                 DELIVERY.delete().where(DELIVERY.c.id.in_(ids), *_candidates(cutoff))
             )
-            if copied.rowcount != deleted.rowcount:  # never: one transaction, one condition
+            copied = conn.execute(
+                sa.select(sa.func.count()).where(DELIVERY_ARCHIVE.c.id.in_(ids))
+            ).scalar_one()
+            if copied != deleted.rowcount:  # never: one transaction, one condition
                 raise RuntimeError(
-                    f"archive: copied {copied.rowcount} deliveries but deleted {deleted.rowcount}"
+                    f"archive: copied {copied} deliveries but deleted {deleted.rowcount}"
                 )
             audit.append(
                 conn,
