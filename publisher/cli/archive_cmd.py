@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import typer
@@ -17,11 +18,22 @@ from publisher.store.archive import (
 from publisher.workspace import Workspace
 
 
+def parse_days(text: str) -> float:
+    """`--older-than`: a number of days, 0 or more (fractions allowed)."""
+    try:
+        days = float(text.strip())
+    except ValueError:
+        raise UserError(f"--older-than: {text!r} is not a number of days") from None
+    if not math.isfinite(days) or days < 0:
+        raise UserError(f"--older-than: {text!r}: give 0 days or more")
+    return days
+
+
 def register(app: typer.Typer) -> None:
     @app.command("archive")
     def archive(
-        older_than: float = typer.Option(
-            DEFAULT_OLDER_THAN_DAYS,
+        older_than: str = typer.Option(
+            str(DEFAULT_OLDER_THAN_DAYS),
             "--older-than",
             help="Ngày · days: only deliveries finished and due longer ago than this.",
         ),
@@ -35,8 +47,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Lưu trữ tin đã xong · archive finished deliveries (sent, failed, expired,
         cancelled) and their attempts, in batches; reports still count them."""
-        if older_than < 0:
-            raise UserError(f"--older-than: {older_than:g} is negative; give 0 days or more")
+        days = parse_days(older_than)
         if batch < 1:
             raise UserError(f"--batch: {batch} is too small; give 1 or more")
         workspace = Workspace.from_env()
@@ -45,7 +56,7 @@ def register(app: typer.Typer) -> None:
         now = datetime.now(UTC)
         try:
             result = archive_finished(
-                engine, now, timedelta(days=older_than), dry_run=dry_run, batch=batch
+                engine, now, timedelta(days=days), dry_run=dry_run, batch=batch
             )
         except ArchiveError as error:
             raise UserError(str(error)) from None
