@@ -246,3 +246,30 @@ def test_a_plan_does_not_resend_an_archived_channel(built: Built) -> None:
             )
         ).scalar_one()
     assert again == 0
+
+
+def test_publisher_run_archives_on_its_schedule(built: Built) -> None:
+    import asyncio
+
+    from publisher.archive_schedule import archive_loop
+    from publisher.settings.workflow import ArchiveSchedule
+
+    world = built.world
+    assert world.config.schedule.archive.every_hours > 0  # the sample turns it on
+    finals = [d for d in _rows(world.engine, DELIVERY) if d["state"] in FINAL]
+    settings = ArchiveSchedule(every_hours=1, older_than_days=30, batch=2, max_batches=1)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(archive_loop(world.engine, settings, lambda: ARCHIVE_NOW, stop))
+        for _ in range(600):
+            if len(_rows(world.engine, DELIVERY_ARCHIVE)) == len(finals):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+    asyncio.run(run())
+    assert len(_rows(world.engine, DELIVERY_ARCHIVE)) == len(finals)
+    off = ArchiveSchedule(every_hours=0)
+    asyncio.run(archive_loop(world.engine, off, lambda: ARCHIVE_NOW, asyncio.Event()))
