@@ -180,7 +180,13 @@ class ArticleSourceRow(SQLModel, table=True):
 
 class PostRow(SQLModel, table=True):
     __tablename__ = "post"
-    __table_args__ = (sa.UniqueConstraint("article_id", "unit_code"),)
+    __table_args__ = (
+        sa.UniqueConstraint("article_id", "unit_code"),
+        # The queue (publisher/views.py): pages walk created_at; segment counts read this
+        # one index only (revision 0004_archive).
+        sa.Index("ix_post_created_at", "created_at"),
+        sa.Index("ix_post_queue_count", "article_id", "state", "unit_code"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)

@@ -86,8 +86,7 @@ class QueueScreen(DataScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.load_units()
-        super().on_mount()
+        self.load_units()  # Textual calls DataScreen.on_mount too (it loads the page)
 
     @work(group="units")
     async def load_units(self) -> None:
