@@ -564,7 +564,7 @@ def _article_info(row: ArticleRow) -> ArticleInfo:
     )
 
 
-_FACT_COLUMNS = ("id", "article_id", "unit_code", "account_id", "platform", "state", "sent_at")
+FACT_COLUMNS = ("id", "article_id", "unit_code", "account_id", "platform", "state", "sent_at")
 
 
 def _fact(row: Any) -> DeliveryFact:
@@ -626,7 +626,7 @@ def load_coverage(
         facts = [
             _fact(r)
             for r in session.connection()
-            .execute(history_where(lambda t: t.c.article_id == article_id, *_FACT_COLUMNS))
+            .execute(history_where(lambda t: t.c.article_id == article_id, *FACT_COLUMNS))
             .mappings()
         ]
     if subtree_of is not None:
@@ -660,7 +660,7 @@ def load_unit_record(
             .execute(
                 history_where(
                     lambda t: sa.and_(t.c.unit_code == unit_code, t.c.article_id.in_(ids)),
-                    *_FACT_COLUMNS,
+                    *FACT_COLUMNS,
                 )
             )
             .mappings()

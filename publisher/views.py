@@ -31,6 +31,7 @@ from publisher.domain import (
     User,
 )
 from publisher.reports import (
+    FACT_COLUMNS,
     ArticleInfo,
     Coverage,
     DeliveryFact,
@@ -638,7 +639,11 @@ class Views:
         article = ArticleInfo(a["id"], a["title"], a["kind"], a["published_at"], a["unit_code"])
         units = {
             r["code"]: UnitInfo(r["code"], r["name"], r["kind"], r["path"], r["depth"])
-            for r in self._rows(sa.select(UNIT).where(scope.covers(UNIT.c.code)))
+            for r in self._rows(
+                sa.select(UNIT.c.code, UNIT.c.name, UNIT.c.kind, UNIT.c.path, UNIT.c.depth).where(
+                    scope.covers(UNIT.c.code)
+                )
+            )
         }
         targeted = [
             r["unit_code"]
@@ -660,7 +665,8 @@ class Views:
             )
             for r in self._rows(
                 history_where(
-                    lambda t: sa.and_(t.c.article_id == article_id, scope.covers(t.c.unit_code))
+                    lambda t: sa.and_(t.c.article_id == article_id, scope.covers(t.c.unit_code)),
+                    *FACT_COLUMNS,
                 )
             )
         ]
