@@ -97,7 +97,7 @@ def _communes(config_units: list[Unit]) -> list[Unit]:
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:
     tables = ("delivery", "delivery_attempt", "post", "article", "unit", "channel_account")
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
 def _build(path: Path, target: int) -> None:
@@ -135,7 +135,9 @@ def _build(path: Path, target: int) -> None:
     units = {code: path for code, path in conn.execute("SELECT code, path FROM unit")}
     provinces = sorted(u.code for u in config.units if u.kind == "province")
     everyone = sorted(units)
-    subtree = {p: sorted(c for c, up in units.items() if up.startswith(units[p])) for p in provinces}
+    subtree = {
+        p: sorted(c for c, up in units.items() if up.startswith(units[p])) for p in provinces
+    }
 
     per_directive = sum(len(accounts.get(c, ())) for c in everyone)
     local_plan = [rng.choice(provinces) for _ in range(LOCAL_ARTICLES)]

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.million_db import NOW, RECENT_DAYS, fresh_copy, million_db
+from bench.scenarios.tui import drive_rounds, figures_of
 from publisher import report_output
 from publisher.reports import load_coverage, load_unit_record, newest_directive_id
 from publisher.store.archive import archive_finished
@@ -161,7 +162,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(dir=db.path.parent) as scratch:
         url = f"sqlite:///{fresh_copy(db, Path(scratch))}"
         engine = make_engine(url)
+        repository = SqlRepository(engine)
         figures.append(_figure("million.claim_50_hot", _claim_ms(engine, rounds), "ms"))
+        figures += figures_of("million.tui_hot", drive_rounds(engine, repository, 3), True)
         result = archive_finished(engine, NOW, timedelta(days=RECENT_DAYS))
         moved = result.deliveries + result.attempts
         figures += [
@@ -187,13 +190,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             ),
             _figure(
                 "million.report_coverage_directive_archived",
-                _median_ms(
-                    lambda: report_output.to_json_text(load_coverage(engine, NOW)), rounds
-                ),
+                _median_ms(lambda: report_output.to_json_text(load_coverage(engine, NOW)), rounds),
                 "ms",
                 REPORT_TARGET_MS,
             ),
         ]
+        figures += figures_of("million.tui_archived", drive_rounds(engine, repository, 3), True)
         old = load_coverage(engine, NOW, article_id=1).to_json()
         figures.append(_figure("million.oldest_article_targeted", old["total"]["targeted"], "n"))
         engine.dispose()
