@@ -17,8 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.million_db import NOW, RECENT_DAYS, million_db
+from bench.million_db import NOW, million_db
 from bench.scenarios.million import (
+    ARCHIVE_OLDER_THAN_DAYS,
     OPEN_TARGET_MS,
     REPORT_TARGET_MS,
     _claim_ms,
@@ -104,7 +105,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             ),
             _figure("million_pg.claim_50_hot", _claim_ms(engine, rounds), "ms"),
         ]
-        result = archive_finished(engine, NOW, timedelta(days=RECENT_DAYS))
+        result = archive_finished(engine, NOW, timedelta(days=ARCHIVE_OLDER_THAN_DAYS))
         with engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
         figures += [
