@@ -76,6 +76,11 @@ def main() -> None:
         if isinstance(error, click.exceptions.ClickException):
             error.show()
             sys.exit(2)
+        # typer ≥ 0.20 raises its own copy of click's usage errors (bad value, unknown option).
+        show = getattr(error, "show", None)
+        if isinstance(error, typer.exceptions.TyperException) and callable(show):
+            show()
+            sys.exit(2)
         if DEBUG.enabled:
             raise
         print(redact.redact(f"error: {type(error).__name__}: {error}"), file=sys.stderr)

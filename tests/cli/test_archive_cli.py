@@ -37,6 +37,8 @@ def test_dry_run_and_run_print_json(home: Path) -> None:
         (["--older-than", "-1"], "--older-than"),
         (["--batch", "0"], "--batch"),
         (["--older-than", "soon"], "--older-than"),
+        (["--batch", "many"], "--batch"),
+        (["--nope"], "--nope"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(home: Path, args: list[str], option: str) -> None:
