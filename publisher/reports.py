@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.domain import ArticleKind, DeliveryState
-from publisher.store.tables import ArticleRow, DeliveryRow, PostRow, UnitRow
+from publisher.store.archive import history_where
+from publisher.store.tables import ArticleRow, PostRow, UnitRow, table_of
 
 # Levels in the order the centre reads them; unknown kinds follow alphabetically.
 LEVEL_ORDER = ("central", "ministry", "province", "commune", "site")
@@ -55,6 +56,8 @@ _ATTENTION_ORDER = (
     DeliveryState.AWAITING_APPROVAL,
     DeliveryState.CANCELLED,
 )
+_ATTENTION_VALUES = tuple(state.value for state in _ATTENTION_ORDER)  # plain str: fast to test
+_SENT = DeliveryState.SENT.value
 PARTIAL = "partial"
 NO_CHANNEL = "no_channel"
 
@@ -263,11 +266,11 @@ def summarise_states(states: Sequence[str]) -> str:
     distinct = set(states)
     if len(distinct) == 1:
         return states[0]
-    if DeliveryState.SENT.value in distinct:
+    if _SENT in distinct:
         return PARTIAL
-    for state in _ATTENTION_ORDER:
-        if state.value in distinct:
-            return state.value
+    for state in _ATTENTION_VALUES:
+        if state in distinct:
+            return state
     return sorted(distinct)[0]
 
 
@@ -282,9 +285,7 @@ def _cell(
     published_at: datetime,
     now: datetime,
 ) -> CoverageCell:
-    sent_times = sorted(
-        f.sent_at for f in facts if f.state == DeliveryState.SENT.value and f.sent_at is not None
-    )
+    sent_times = sorted(f.sent_at for f in facts if f.state == _SENT and f.sent_at is not None)
     first = sent_times[0] if sent_times else None
     return CoverageCell(
         unit_code=unit_code,
@@ -316,7 +317,7 @@ def rollup(
         counts = per_unit.setdefault(fact.unit_code, [0, 0])
         counts[0] += 1
         by_state[fact.state] += 1
-        if fact.state == DeliveryState.SENT.value and fact.sent_at is not None:
+        if fact.state == _SENT and fact.sent_at is not None:
             counts[1] += 1
             lags.append(lag_seconds(fact.sent_at, published_at))
     return Rollup(
@@ -328,7 +329,7 @@ def rollup(
             1 for targeted, sent in per_unit.values() if targeted and sent == targeted
         ),
         targeted=len(fact_list),
-        sent=by_state.get(DeliveryState.SENT.value, 0),
+        sent=by_state.get(_SENT, 0),
         by_state=dict(sorted(by_state.items())),
         lags_s=tuple(sorted(lags)),
     )
@@ -563,20 +564,35 @@ def _article_info(row: ArticleRow) -> ArticleInfo:
     )
 
 
-def _fact(row: DeliveryRow) -> DeliveryFact:
+FACT_COLUMNS = ("id", "article_id", "unit_code", "account_id", "platform", "state", "sent_at")
+
+
+def _fact(row: Any) -> DeliveryFact:
+    """A delivery, hot or archived (`publisher.store.archive.history_where`)."""
     return DeliveryFact(
-        article_id=row.article_id,
-        unit_code=row.unit_code,
-        account_id=row.account_id,
-        platform=row.platform,
-        state=row.state,
-        sent_at=row.sent_at,
-        delivery_id=row.id,
+        article_id=row["article_id"],
+        unit_code=row["unit_code"],
+        account_id=row["account_id"],
+        platform=row["platform"],
+        state=row["state"],
+        sent_at=row["sent_at"],
+        delivery_id=row["id"],
     )
 
 
 def _unit_info(row: UnitRow) -> UnitInfo:
     return UnitInfo(code=row.code, name=row.name, kind=row.kind, path=row.path, depth=row.depth)
+
+
+def _units(session: Session) -> dict[str, UnitInfo]:
+    """Every unit as a plain value (3,400 units: columns, not ORM objects)."""
+    unit = table_of(UnitRow)
+    found = session.connection().execute(
+        sa.select(unit.c.code, unit.c.name, unit.c.kind, unit.c.path, unit.c.depth)
+    )
+    return {
+        code: UnitInfo(code, name, kind, path, depth) for code, name, kind, path, depth in found
+    }
 
 
 def newest_directive_id(session: Session) -> int | None:
@@ -604,12 +620,14 @@ def load_coverage(
         article = session.get(ArticleRow, article_id)
         if article is None:
             raise ReportError(f"--article: no article with id {article_id}")
-        units = {r.code: _unit_info(r) for r in session.exec(select(UnitRow))}
+        units = _units(session)
         posts = session.exec(select(PostRow.unit_code).where(PostRow.article_id == article_id))
         targeted = set(posts)
         facts = [
             _fact(r)
-            for r in session.exec(select(DeliveryRow).where(DeliveryRow.article_id == article_id))
+            for r in session.connection()
+            .execute(history_where(lambda t: t.c.article_id == article_id, *FACT_COLUMNS))
+            .mappings()
         ]
     if subtree_of is not None:
         root = units.get(subtree_of)
@@ -638,11 +656,14 @@ def load_unit_record(
         ids = [r.id for r in article_rows]
         facts = [
             _fact(r)
-            for r in session.exec(
-                select(DeliveryRow).where(
-                    DeliveryRow.unit_code == unit_code, col(DeliveryRow.article_id).in_(ids)
+            for r in session.connection()
+            .execute(
+                history_where(
+                    lambda t: sa.and_(t.c.unit_code == unit_code, t.c.article_id.in_(ids)),
+                    *FACT_COLUMNS,
                 )
             )
+            .mappings()
         ]
     return compute_unit_record(
         _unit_info(unit_row), [_article_info(r) for r in article_rows], facts, since, until, now

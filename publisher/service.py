@@ -36,6 +36,7 @@ from publisher.domain import (
 from publisher.plan_import import PlanRow
 from publisher.settings import Config
 from publisher.settings.workflow import PolicyFile, RoutingFile, ScheduleFile, policy_kind
+from publisher.store.archive import DELIVERY_ARCHIVE
 from publisher.store.delivery_sql import (
     ARTICLE,
     POST,
@@ -871,9 +872,18 @@ class DeliveryService:
                 raise PlanRowError(
                     row.line, f"bài ở đơn vị {row.unit_code} đang {existing.state}, không lên lịch"
                 )
+        # A channel whose delivery was archived (finished long ago) went out already.
+        archived = set(
+            conn.execute(
+                sa.select(DELIVERY_ARCHIVE.c.account_id).where(
+                    DELIVERY_ARCHIVE.c.post_id == post_id
+                )
+            ).scalars()
+        )
         news = [
             replace(d, post_id=post_id, due_at=row.at, state=delivery_state)
             for d in planned.deliveries
+            if d.account_id not in archived
         ]
         created = self.store.insert_deliveries(conn, news, now)
         platforms = sorted({a.platform.value for a in accounts})

@@ -24,6 +24,7 @@ import uvicorn
 
 from channels.base import AccountCheck, Channel, Credentials, ErrorKind, Receipt, SendError
 from publisher.alerts import alert_loop
+from publisher.archive_schedule import archive_loop
 from publisher.delivery.worker import WorkerConfig
 from publisher.domain import ChannelAccount
 from publisher.fetch import Fetcher
@@ -181,11 +182,13 @@ async def run_service(
         workers,
     )
     alerts = alert_loop(runtime.engine, runtime.config.notify, runtime.http, runtime.clock, stop)
+    archiver = archive_loop(runtime.engine, runtime.service.schedule.archive, runtime.clock, stop)
     results = await asyncio.gather(
         server.serve(),
         stop_http(),
         poll_and_route(runtime, stop, poll_tick_s),
         alerts,
+        archiver,
         *delivery,
         return_exceptions=True,
     )

@@ -31,6 +31,7 @@ from publisher.domain import (
     User,
 )
 from publisher.reports import (
+    FACT_COLUMNS,
     ArticleInfo,
     Coverage,
     DeliveryFact,
@@ -38,6 +39,7 @@ from publisher.reports import (
     UnitInfo,
     compute_coverage,
 )
+from publisher.store.archive import DELIVERY_ARCHIVE, history_where
 from publisher.store.sql import article_from_mapping, pause_from_mapping, unit_from_mapping
 from publisher.store.tables import (
     ArticleRow,
@@ -298,8 +300,11 @@ class Views:
             conditions.append(ARTICLE.c.kind == wanted.kind)
         if wanted.channel:
             conditions.append(
-                sa.exists().where(
-                    DELIVERY.c.post_id == POST.c.id, DELIVERY.c.platform == wanted.channel
+                sa.or_(
+                    *(
+                        sa.exists().where(t.c.post_id == POST.c.id, t.c.platform == wanted.channel)
+                        for t in (DELIVERY, DELIVERY_ARCHIVE)
+                    )
                 )
             )
         if wanted.day:
@@ -311,10 +316,13 @@ class Views:
                     sa.and_(POST.c.scheduled_at >= start, POST.c.scheduled_at < end),
                     sa.and_(
                         POST.c.scheduled_at.is_(None),
-                        sa.exists().where(
-                            DELIVERY.c.post_id == POST.c.id,
-                            DELIVERY.c.due_at >= start,
-                            DELIVERY.c.due_at < end,
+                        sa.or_(
+                            *(
+                                sa.exists().where(
+                                    t.c.post_id == POST.c.id, t.c.due_at >= start, t.c.due_at < end
+                                )
+                                for t in (DELIVERY, DELIVERY_ARCHIVE)
+                            )
                         ),
                     ),
                 )
@@ -334,34 +342,71 @@ class Views:
     def queue(
         self, user: User, wanted: QueueFilter = QueueFilter(), offset: int = 0, limit: int = 50
     ) -> Page[QueueItem]:
+        """Waiting posts first, then urgent ones, then the newest (created_at desc, id).
+
+        The order has four segments — (waiting, urgent), (waiting, not urgent), (not waiting,
+        urgent), (not waiting, not urgent) — each sorted by (created_at desc, id). One GROUP BY
+        counts the segments; the page is then read from the one or two segments it falls in,
+        walking the `post.created_at` index, so the first page of 400,000 posts does not sort
+        them all (docs/tui.md). Same rows, same order as one ORDER BY over everything."""
         scope = self.scope_for(user)
         joined = POST.join(ARTICLE, ARTICLE.c.id == POST.c.article_id).join(
             UNIT, UNIT.c.code == POST.c.unit_code
         )
         conditions = self._queue_conditions(scope, wanted)
-        total = self._scalar(sa.select(sa.func.count()).select_from(joined).where(*conditions))
-        # Waiting posts first, then the soonest; urgent ones on top.
-        waiting_first = sa.case((POST.c.state == PostState.AWAITING_APPROVAL.value, 0), else_=1)
-        query = (
-            sa.select(
-                POST.c.id,
-                POST.c.unit_code,
-                POST.c.state,
-                POST.c.scheduled_at,
-                POST.c.created_at,
-                POST.c.lead_in,
-                UNIT.c.name.label("unit_name"),
-                ARTICLE.c.title,
-                ARTICLE.c.kind,
-                ARTICLE.c.urgent,
+        # Only filters on the article or the unit need the joins to count (every post has
+        # both: foreign keys, NOT NULL).
+        counted = joined if (wanted.kind or wanted.search.strip()) else POST
+        is_waiting = POST.c.state == PostState.AWAITING_APPROVAL.value
+        urgent_articles = sa.select(ARTICLE.c.id).where(ARTICLE.c.urgent.is_(True))
+        with self.engine.connect() as conn:
+            urgent = set(conn.execute(urgent_articles).scalars())
+            per_article = conn.execute(
+                sa.select(POST.c.article_id, POST.c.state, sa.func.count())
+                .select_from(counted)
+                .where(*conditions)
+                .group_by(POST.c.article_id, POST.c.state)  # ix_post_queue_count's order
+            ).all()
+        sizes = {(w, u): 0 for w in (True, False) for u in (True, False)}
+        for article_id, state, n in per_article:
+            waiting = state == PostState.AWAITING_APPROVAL.value
+            sizes[(waiting, article_id in urgent)] += int(n)
+        total = sum(sizes.values())
+        rows: list[sa.RowMapping] = []
+        start = offset
+        for (waiting, is_urgent), size in sizes.items():  # in the queue's order
+            if start >= size:
+                start -= size
+                continue
+            if len(rows) >= limit:
+                break
+            segment = [
+                is_waiting if waiting else sa.not_(is_waiting),
+                POST.c.article_id.in_(urgent_articles)
+                if is_urgent
+                else POST.c.article_id.not_in(urgent_articles),
+            ]
+            query = (
+                sa.select(
+                    POST.c.id,
+                    POST.c.unit_code,
+                    POST.c.state,
+                    POST.c.scheduled_at,
+                    POST.c.created_at,
+                    POST.c.lead_in,
+                    UNIT.c.name.label("unit_name"),
+                    ARTICLE.c.title,
+                    ARTICLE.c.kind,
+                    ARTICLE.c.urgent,
+                )
+                .select_from(joined)
+                .where(*conditions, *segment)
+                .order_by(POST.c.created_at.desc(), POST.c.id)
+                .offset(start)
+                .limit(limit - len(rows))
             )
-            .select_from(joined)
-            .where(*conditions)
-            .order_by(waiting_first, ARTICLE.c.urgent.desc(), POST.c.created_at.desc(), POST.c.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        rows = self._rows(query)
+            rows.extend(self._rows(query))
+            start = 0
         channels = self._channels_of([r["id"] for r in rows])
         items = tuple(
             QueueItem(
@@ -386,9 +431,9 @@ class Views:
     def _channels_of(self, post_ids: Sequence[int]) -> dict[int, list[ChannelState]]:
         if not post_ids:
             return {}
-        query = sa.select(
-            DELIVERY.c.id, DELIVERY.c.post_id, DELIVERY.c.platform, DELIVERY.c.state
-        ).where(DELIVERY.c.post_id.in_(post_ids))
+        query = history_where(
+            lambda t: t.c.post_id.in_(post_ids), "id", "post_id", "platform", "state"
+        )
         found: dict[int, list[ChannelState]] = {}
         for r in self._rows(query):
             found.setdefault(r["post_id"], []).append(
@@ -433,9 +478,8 @@ class Views:
         unit = unit_from_mapping(
             self._rows(sa.select(UNIT).where(UNIT.c.code == post.unit_code))[0]
         )
-        drows = self._rows(
-            sa.select(DELIVERY).where(DELIVERY.c.post_id == post_id).order_by(DELIVERY.c.platform)
-        )
+        history = history_where(lambda t: t.c.post_id == post_id).subquery()
+        drows = self._rows(sa.select(history).order_by(history.c.platform, history.c.id))
         deliveries = tuple(_delivery_from(d, article.title) for d in drows)
         payloads = {d["account_id"]: d["payload"] for d in drows if d["payload"]}
         wrows = self._rows(
@@ -468,23 +512,28 @@ class Views:
         channel: str | None = None,
         limit: int = 2000,
     ) -> list[DeliveryView]:
-        """Deliveries due in [start, end) in the user's units, soonest first."""
+        """Deliveries due in [start, end) in the user's units, soonest first (archived ones
+        too: a past week still shows what went out)."""
         scope = self.scope_for(user)
-        conditions = [
-            scope.covers(DELIVERY.c.unit_code),
-            DELIVERY.c.due_at >= start,
-            DELIVERY.c.due_at < end,
-            DELIVERY.c.state.notin_([DeliveryState.CANCELLED.value, DeliveryState.EXPIRED.value]),
-        ]
-        if unit:
-            conditions.append(DELIVERY.c.unit_code == unit)
-        if channel:
-            conditions.append(DELIVERY.c.platform == channel)
+
+        def wanted(table: sa.Table) -> sa.ColumnElement[bool]:
+            conditions = [
+                scope.covers(table.c.unit_code),
+                table.c.due_at >= start,
+                table.c.due_at < end,
+                table.c.state.notin_([DeliveryState.CANCELLED.value, DeliveryState.EXPIRED.value]),
+            ]
+            if unit:
+                conditions.append(table.c.unit_code == unit)
+            if channel:
+                conditions.append(table.c.platform == channel)
+            return sa.and_(*conditions)
+
+        history = history_where(wanted).subquery()
         query = (
-            sa.select(DELIVERY, ARTICLE.c.title.label("_title"))
-            .join(ARTICLE, ARTICLE.c.id == DELIVERY.c.article_id)
-            .where(*conditions)
-            .order_by(DELIVERY.c.due_at, DELIVERY.c.id)
+            sa.select(history, ARTICLE.c.title.label("_title"))
+            .join(ARTICLE, ARTICLE.c.id == history.c.article_id)
+            .order_by(history.c.due_at, history.c.id)
             .limit(limit)
         )
         return [_delivery_from(r, r["_title"]) for r in self._rows(query)]
@@ -572,6 +621,9 @@ class Views:
         return sa.union(
             sa.select(tagged("post:", POST.c.id)).where(scope.covers(POST.c.unit_code)),
             sa.select(tagged("delivery:", DELIVERY.c.id)).where(scope.covers(DELIVERY.c.unit_code)),
+            sa.select(tagged("delivery:", DELIVERY_ARCHIVE.c.id)).where(
+                scope.covers(DELIVERY_ARCHIVE.c.unit_code)
+            ),
             sa.select(tagged("article:", POST.c.article_id)).where(scope.covers(POST.c.unit_code)),
             sa.select(tagged("article:", ARTICLE.c.id)).where(scope.covers(ARTICLE.c.unit_code)),
             sa.select(tagged("unit:", UNIT.c.code)).where(scope.covers(UNIT.c.code)),
@@ -634,7 +686,11 @@ class Views:
         article = ArticleInfo(a["id"], a["title"], a["kind"], a["published_at"], a["unit_code"])
         units = {
             r["code"]: UnitInfo(r["code"], r["name"], r["kind"], r["path"], r["depth"])
-            for r in self._rows(sa.select(UNIT).where(scope.covers(UNIT.c.code)))
+            for r in self._rows(
+                sa.select(UNIT.c.code, UNIT.c.name, UNIT.c.kind, UNIT.c.path, UNIT.c.depth).where(
+                    scope.covers(UNIT.c.code)
+                )
+            )
         }
         targeted = [
             r["unit_code"]
@@ -655,8 +711,9 @@ class Views:
                 delivery_id=r["id"],
             )
             for r in self._rows(
-                sa.select(DELIVERY).where(
-                    DELIVERY.c.article_id == article_id, scope.covers(DELIVERY.c.unit_code)
+                history_where(
+                    lambda t: sa.and_(t.c.article_id == article_id, scope.covers(t.c.unit_code)),
+                    *FACT_COLUMNS,
                 )
             )
         ]

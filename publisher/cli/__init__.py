@@ -13,6 +13,7 @@ import typer
 from publisher import redact
 from publisher.cli import (
     accounts_cmd,
+    archive_cmd,
     channels_cmd,
     delivery_cmd,
     ingest_cmd,
@@ -56,6 +57,7 @@ for module in (
     security_cmd,
     accounts_cmd,
     units_cmd,
+    archive_cmd,
 ):
     module.register(app)
 
@@ -80,6 +82,11 @@ def main() -> None:
 
         if isinstance(error, click.exceptions.ClickException):
             error.show()
+            sys.exit(2)
+        # typer ≥ 0.20 raises its own copy of click's usage errors (bad value, unknown option).
+        show = getattr(error, "show", None)
+        if isinstance(error, typer.exceptions.TyperException) and callable(show):
+            show()
             sys.exit(2)
         if DEBUG.enabled:
             raise

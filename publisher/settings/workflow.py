@@ -114,6 +114,15 @@ class AccountSchedule(Strict):
         return values
 
 
+class ArchiveSchedule(Strict):
+    """`publisher run` archives finished deliveries (publisher/store/archive.py) this often."""
+
+    every_hours: float = Field(default=0, ge=0)  # 0: never (run `publisher archive` by hand)
+    older_than_days: float = Field(default=30, ge=0)
+    batch: int = Field(default=5000, ge=1)
+    max_batches: int = Field(default=40, ge=1)  # per round: short write locks, a bit at a time
+
+
 class ScheduleFile(Strict):
     default: AccountSchedule = Field(
         default_factory=lambda: AccountSchedule(quiet_hours=["23:00-06:00"])
@@ -127,6 +136,7 @@ class ScheduleFile(Strict):
         default_factory=lambda: {"directive": 48.0, "article": 72.0}
     )
     platform_min_gap_seconds: dict[str, float] = Field(default_factory=dict)
+    archive: ArchiveSchedule = Field(default_factory=ArchiveSchedule)
 
     def for_account(self, account_id: str, platform: str) -> AccountSchedule:
         return self.account.get(account_id) or self.platform.get(platform) or self.default

@@ -20,6 +20,7 @@ from publisher import audit
 from publisher.delivery.jobs import RecallCreated, WithdrawalJob
 from publisher.domain import AccountStatus, DeliveryState, Recall, WithdrawalState
 from publisher.redact import redact
+from publisher.store.archive import restore_posts
 from publisher.store.delivery_sql import (
     ACCOUNT,
     INCIDENT,
@@ -111,6 +112,8 @@ class SqlRecallStore:
         self, conn: sa.Connection, recall: Recall, post_ids: list[int], now: datetime
     ) -> RecallCreated:
         """Inside the caller's write transaction (the service audits in the same one)."""
+        # Archived deliveries of these posts were published too: bring them back first.
+        restore_posts(conn, post_ids)
         # Lock the posts' deliveries first (PostgreSQL; SQLite holds the one write lock):
         # a worker's next fenced write waits for this transaction and then finds the row
         # cancelled, and a claim skips locked rows.

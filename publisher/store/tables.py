@@ -190,7 +190,13 @@ class ArticleSourceRow(SQLModel, table=True):
 
 class PostRow(SQLModel, table=True):
     __tablename__ = "post"
-    __table_args__ = (sa.UniqueConstraint("article_id", "unit_code"),)
+    __table_args__ = (
+        sa.UniqueConstraint("article_id", "unit_code"),
+        # The queue (publisher/views.py): pages walk created_at; segment counts read this
+        # one index only (revision 0004_archive).
+        sa.Index("ix_post_created_at", "created_at"),
+        sa.Index("ix_post_queue_count", "article_id", "state", "unit_code"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
@@ -367,3 +373,53 @@ class IntakeNonceRow(SQLModel, table=True):
     signature: str = Field(primary_key=True, max_length=128)
     source_id: str = Field(max_length=128)
     seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+# --- archive (publisher/store/archive.py) -----------------------------------------------------
+
+
+class DeliveryArchiveRow(SQLModel, table=True):
+    """A delivery in a final state moved out of the hot table by `publisher archive`: the
+    same columns (and the same id, so audit targets `delivery:N` still resolve), plus when it
+    was archived. Reports and history read `delivery` ∪ `delivery_archive`."""
+
+    __tablename__ = "delivery_archive"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    post_id: int = Field(index=True)
+    article_id: int = Field(index=True)
+    unit_code: str = Field(max_length=64, index=True)
+    account_id: str = Field(max_length=128)
+    platform: str = Field(max_length=16)
+    state: str = Field(max_length=24)
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime | None = _time()
+    priority: int = 0
+    attempt: int = 0
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = _time()
+    body_hash: str | None = Field(default=None, max_length=64)
+    payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    remote_id: str | None = None
+    remote_url: str | None = None
+    last_error: str | None = None
+    error_kind: str | None = Field(default=None, max_length=24)
+    sent_at: datetime | None = _time()
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    archived_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DeliveryAttemptArchiveRow(SQLModel, table=True):
+    """The attempts of an archived delivery, moved in the same transaction as it."""
+
+    __tablename__ = "delivery_attempt_archive"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    delivery_id: int = Field(index=True)
+    attempt: int
+    worker: str = Field(max_length=128)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = _time()
+    outcome: str = Field(default="", max_length=24)
+    detail: str | None = None

@@ -181,3 +181,20 @@ def test_bad_requests_are_report_errors(demo_db) -> None:  # type: ignore[no-unt
         load_coverage(demo_db.engine, demo_db.now, subtree_of="NOPE")
     with pytest.raises(ReportError, match="unknown unit"):
         load_unit_record(demo_db.engine, "NOPE", demo_db.t0, demo_db.now, demo_db.now)
+
+
+def test_json_text_is_the_same_value_as_to_json(demo_db) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from publisher import report_output
+
+    coverage = load_coverage(demo_db.engine, demo_db.now)
+    text = report_output.to_json_text(coverage)
+    assert json.loads(text) == json.loads(json.dumps(coverage.to_json()))
+    assert text.startswith('{\n  "article": {')
+    record = load_unit_record(
+        demo_db.engine, "01", demo_db.t0 - timedelta(days=3), demo_db.now, demo_db.now
+    )
+    assert json.loads(report_output.to_json_text(record)) == json.loads(
+        json.dumps(record.to_json())
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from tui.app import PublisherApp
 
 R = TypeVar("R")
+RESUME_RELOAD_AFTER_S = 1.0
 
 
 class DataScreen(Screen[None]):
@@ -27,6 +29,7 @@ class DataScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._language = i18n.language()
+        self._shown_at = float("-inf")
         apply_keys(self, self.KEYS)
 
     @property
@@ -38,6 +41,7 @@ class DataScreen(Screen[None]):
         return self.publisher.backend
 
     def on_mount(self) -> None:
+        self._shown_at = time.monotonic()
         self.reload()
         seconds = self.publisher.settings.poll_seconds
         if seconds > 0:
@@ -46,7 +50,10 @@ class DataScreen(Screen[None]):
     async def on_screen_resume(self) -> None:
         if self._language != i18n.language():
             await self.relabel()
-        else:
+        elif time.monotonic() - self._shown_at > RESUME_RELOAD_AFTER_S:
+            # Textual resumes a new screen right after mounting it (twice at start-up): the
+            # data asked for at mount is still on its way.
+            self._shown_at = time.monotonic()
             self.reload()
 
     async def relabel(self) -> None:

@@ -65,6 +65,8 @@ class QueueScreen(DataScreen):
         self.page: Page[QueueItem] = Page((), 0, 0, 50)
         self.marked: set[int] = set()
         self.units: list[Unit] = []
+        self.units_asked = False  # the unit filter's choices (3,400 units) are read once
+        # the first page is on screen, not in its way (DataScreen.on_mount loads the page)
         self.counts: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
@@ -84,10 +86,6 @@ class QueueScreen(DataScreen):
         table.add_column(_("Channels"), key="channels")
         yield table
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.load_units()
-        super().on_mount()
 
     @work(group="units")
     async def load_units(self) -> None:
@@ -128,6 +126,9 @@ class QueueScreen(DataScreen):
             self.notify(_("New posts are waiting: {n}").format(n=waiting - before), timeout=4)
         self.page, self.counts = page, counts
         self.show_page()
+        if not self.units_asked:
+            self.units_asked = True
+            self.load_units()
 
     def show_page(self) -> None:
         table = self.table
