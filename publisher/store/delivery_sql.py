@@ -843,7 +843,6 @@ class SqlDeliveryStore:
     def stop_account(self, job: Job, error: str, now: datetime) -> bool:
         """Credentials refused: the delivery waits (pending) and the whole account stops,
         with an open incident so the unit's admins are told."""
-        from publisher import audit
 
         error = redact(error)  # platform error text may quote a token
         with self.write() as conn:
@@ -862,37 +861,15 @@ class SqlDeliveryStore:
             if result.rowcount != 1:
                 return False
             self._finish_attempt(conn, job, "auth", error[:2000], now)
-            changed = conn.execute(
-                sa.update(ACCOUNT)
-                .where(
-                    ACCOUNT.c.id == job.account_id,
-                    ACCOUNT.c.status == AccountStatus.ACTIVE.value,
-                )
-                .values(
-                    status=AccountStatus.AUTH_FAILED.value,
-                    status_reason=error[:500],
-                    updated_at=now,
-                )
-            ).rowcount
-            if changed:
-                conn.execute(
-                    sa.insert(INCIDENT).values(
-                        key=f"auth:{job.account_id}",
-                        kind="auth_failed",
-                        unit_code=job.unit_code,
-                        detail=error[:2000],
-                        opened_at=now,
-                    )
-                )
-                audit.append(
-                    conn,
-                    self.is_sqlite,
-                    at=now,
-                    actor=f"worker:{job.lease_owner}",
-                    action="account_stopped",
-                    target=job.account_id,
-                    details={"reason": error[:500], "unit": job.unit_code},
-                )
+            stop_account_in(
+                conn,
+                self.is_sqlite,
+                job.account_id,
+                job.unit_code,
+                error,
+                now,
+                actor=f"worker:{job.lease_owner}",
+            )
             return True
 
     def retries_done(self, delivery_id: int) -> int:
@@ -1270,3 +1247,46 @@ ACCOUNT_FIELDS = (
     "status",
     "language",
 )
+
+
+def stop_account_in(
+    conn: sa.Connection,
+    is_sqlite: bool,
+    account_id: str,
+    unit_code: str,
+    error: str,
+    now: datetime,
+    *,
+    actor: str,
+    **details: str,
+) -> None:
+    """Inside the caller's transaction: a working account whose credentials were refused
+    becomes `auth_failed`, with an open incident (so the unit's admins are told) and an
+    audit event. An account already stopped is left as it is. `error` is redacted already."""
+    from publisher import audit
+
+    changed = conn.execute(
+        sa.update(ACCOUNT)
+        .where(ACCOUNT.c.id == account_id, ACCOUNT.c.status == AccountStatus.ACTIVE.value)
+        .values(status=AccountStatus.AUTH_FAILED.value, status_reason=error[:500], updated_at=now)
+    ).rowcount
+    if not changed:
+        return
+    conn.execute(
+        sa.insert(INCIDENT).values(
+            key=f"auth:{account_id}",
+            kind="auth_failed",
+            unit_code=unit_code,
+            detail=error[:2000],
+            opened_at=now,
+        )
+    )
+    audit.append(
+        conn,
+        is_sqlite,
+        at=now,
+        actor=actor,
+        action="account_stopped",
+        target=account_id,
+        details={"reason": error[:500], "unit": unit_code, **details},
+    )

@@ -18,15 +18,14 @@ import sqlalchemy as sa
 from channels.base import Receipt
 from publisher import audit
 from publisher.delivery.jobs import RecallCreated, WithdrawalJob
-from publisher.domain import AccountStatus, DeliveryState, Recall, WithdrawalState
+from publisher.domain import DeliveryState, Recall, WithdrawalState
 from publisher.redact import redact
 from publisher.store.archive import restore_posts
 from publisher.store.delivery_sql import (
-    ACCOUNT,
-    INCIDENT,
     WITHDRAWAL,
     D,
     SqlDeliveryStore,
+    stop_account_in,
 )
 from publisher.store.tables import RecallRow, UTCDateTime, table_of
 
@@ -450,37 +449,16 @@ class SqlRecallStore:
             )
             if result.rowcount != 1:
                 return False
-            changed = conn.execute(
-                sa.update(ACCOUNT)
-                .where(
-                    ACCOUNT.c.id == job.account_id,
-                    ACCOUNT.c.status == AccountStatus.ACTIVE.value,
-                )
-                .values(
-                    status=AccountStatus.AUTH_FAILED.value,
-                    status_reason=error[:500],
-                    updated_at=now,
-                )
-            ).rowcount
-            if changed:
-                conn.execute(
-                    sa.insert(INCIDENT).values(
-                        key=f"auth:{job.account_id}",
-                        kind="auth_failed",
-                        unit_code=job.unit_code,
-                        detail=error[:2000],
-                        opened_at=now,
-                    )
-                )
-                audit.append(
-                    conn,
-                    self.is_sqlite,
-                    at=now,
-                    actor=f"worker:{job.lease_owner}",
-                    action="account_stopped",
-                    target=job.account_id,
-                    details={"reason": error[:500], "unit": job.unit_code, "during": "withdraw"},
-                )
+            stop_account_in(
+                conn,
+                self.is_sqlite,
+                job.account_id,
+                job.unit_code,
+                error,
+                now,
+                actor=f"worker:{job.lease_owner}",
+                during="withdraw",
+            )
             return True
 
     # --- sweeper and questions ---------------------------------------------------------
