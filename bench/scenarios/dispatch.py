@@ -32,6 +32,7 @@ from publisher.delivery.worker import Worker, WorkerConfig
 from publisher.domain import Article, ChannelAccount, Platform, Unit
 from publisher.store.delivery_sql import ARTICLE, POST, SqlDeliveryStore
 from publisher.store.engine import make_engine
+from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.sql import SqlRepository
 
 DESCRIPTION = "worker dispatch on SQLite: no-latency rate vs bare loop; 200 ms latency vs minimum"
@@ -130,12 +131,14 @@ def worker_rate(template: Path, n: int) -> float:
         shutil.copyfile(template, path)
         engine = make_engine(f"sqlite:///{path}")
         accounts = {a.id: a for a in SqlRepository(engine).list_accounts()}
+        store = SqlDeliveryStore(engine)
         worker = Worker(
-            SqlDeliveryStore(engine),
+            store,
             {"facebook": InstantChannel()},
             accounts.get,
             lambda a: Credentials("t"),
             WorkerConfig(owner="bench", batch=50, concurrency=50),
+            withdrawals=SqlRecallStore(store),  # on, as in `publisher worker`/`run`
         )
         started = time.perf_counter()
         stats = asyncio.run(worker.run(until_idle=True))
@@ -170,6 +173,7 @@ _CLAIM = (
     "WHERE channel_account.status != ?)) "
     'AND ((? || due.account_id) NOT IN (SELECT rate_limit."key" FROM rate_limit '
     "WHERE rate_limit.next_allowed_at > ?)) "
+    "AND NOT (EXISTS (SELECT * FROM withdrawal WHERE withdrawal.delivery_id = due.id)) "
     "ORDER BY due.priority DESC, due.due_at, due.id LIMIT ? OFFSET ?) "
     "RETURNING id, post_id, article_id, unit_code, account_id, platform, state, attempt, "
     "lease_owner, lease_until, payload, body_hash, expires_at, created_at, priority"
@@ -340,13 +344,15 @@ def paced(accounts: int, per_account: int, gap_s: float, latency_s: float) -> tu
     with tempfile.TemporaryDirectory() as folder:
         due = datetime.now(UTC) - timedelta(seconds=1)
         engine, found = seed(Path(folder) / "p.db", accounts, per_account, due)
+        store = SqlDeliveryStore(engine)
         worker = Worker(
-            SqlDeliveryStore(engine),
+            store,
             {"facebook": InstantChannel(latency_s)},
             found.get,
             lambda a: Credentials("t"),
             WorkerConfig(owner="bench", batch=100, concurrency=100, poll_s=0.02),
             limits=RateLimits(account_gap_s={"facebook": gap_s}),
+            withdrawals=SqlRecallStore(store),  # on, as in `publisher worker`/`run`
         )
         started = time.perf_counter()
         stats = asyncio.run(worker.run(until_idle=True))
