@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("")
         table.add_column("", justify="right")
         table.add_row("articles", str(counts["articles"]))
-        for group in ("posts", "deliveries"):
+        for group in ("posts", "deliveries", "withdrawals"):
             states = counts[group]
             assert isinstance(states, dict)
             for state, n in states.items():

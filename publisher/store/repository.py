@@ -19,6 +19,7 @@ from publisher.domain import (
     Source,
     Unit,
     User,
+    WithdrawalState,
 )
 
 
@@ -33,6 +34,7 @@ class StatusCounts:
     accounts: int = 0
     sources: int = 0
     active_pauses: int = 0
+    withdrawals: dict[str, int] = field(default_factory=dict)  # recalls: taking posts back
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -45,6 +47,9 @@ class StatusCounts:
             "accounts": self.accounts,
             "sources": self.sources,
             "active_pauses": self.active_pauses,
+            "withdrawals": {
+                state.value: self.withdrawals.get(state.value, 0) for state in WithdrawalState
+            },
         }
 
 

@@ -35,6 +35,7 @@ from publisher.store.tables import (
     SourceRow,
     UnitRow,
     UserRow,
+    WithdrawalRow,
     utcnow,
 )
 
@@ -354,7 +355,9 @@ class SqlRepository:
             def count(table: type) -> int:
                 return int(session.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
-            def by_state(table: type[PostRow] | type[DeliveryRow]) -> dict[str, int]:
+            def by_state(
+                table: type[PostRow] | type[DeliveryRow] | type[WithdrawalRow],
+            ) -> dict[str, int]:
                 state = col(table.state)
                 rows = session.execute(sa.select(state, sa.func.count()).group_by(state))
                 return {state: int(n) for state, n in rows}
@@ -373,4 +376,5 @@ class SqlRepository:
                 accounts=count(ChannelAccountRow),
                 sources=count(SourceRow),
                 active_pauses=int(pauses or 0),
+                withdrawals=by_state(WithdrawalRow),
             )

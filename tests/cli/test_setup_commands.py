@@ -64,6 +64,15 @@ def test_status_json_is_zero_on_a_new_database(tmp_path: Path) -> None:
     }
     assert all(n == 0 for n in counts["deliveries"].values())
     assert all(n == 0 for n in counts["posts"].values())
+    assert counts["withdrawals"] == {
+        "pending": 0,
+        "claimed": 0,
+        "withdrawing": 0,
+        "withdrawn": 0,
+        "needs_manual_removal": 0,
+        "failed": 0,
+        "not_sent": 0,
+    }
 
 
 BROKEN = [

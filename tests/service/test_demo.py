@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from publisher.demo.run import MARKER, DemoError, DemoReport, run_demo
+from publisher.workspace import Workspace
 
 FIVE_PLATFORMS = {"facebook", "youtube", "zalo", "viber", "telegram"}
 
@@ -95,6 +96,11 @@ def test_the_directive_is_recalled_everywhere_and_the_figures_add_up(first_run: 
     assert sum(p["channels"] for p in recall["by_platform"]) == total["channels"]
     # The sandbox ledger agrees: exactly the withdrawn ones are marked taken back.
     assert first_run.ledger_withdrawn == total["withdrawn"]
+    # And `status` counts the same withdrawals (the demo's only recall).
+    withdrawals = Workspace.from_env(first_run.home).repository().status_counts().withdrawals
+    assert withdrawals["withdrawn"] == total["withdrawn"]
+    assert withdrawals["needs_manual_removal"] == total["needs_manual_removal"]
+    assert withdrawals["not_sent"] == total["not_sent"]
     if total["withdrawn"]:
         assert total["median_lag_s"] is not None
         assert total["max_lag_s"] >= total["median_lag_s"]

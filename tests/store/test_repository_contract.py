@@ -18,6 +18,7 @@ from publisher.domain import (
     SourceKind,
     Unit,
     User,
+    WithdrawalState,
 )
 from publisher.store.engine import make_engine, upgrade
 from publisher.store.memory import MemoryRepository
@@ -146,3 +147,4 @@ def test_status_counts_every_state_even_when_zero(repo: Repository) -> None:
     assert isinstance(counts["deliveries"], dict)
     assert set(counts["deliveries"]) >= {"pending", "sent", "unknown", "needs_review", "expired"}
     assert all(v == 0 for v in counts["deliveries"].values())
+    assert counts["withdrawals"] == {state.value: 0 for state in WithdrawalState}
