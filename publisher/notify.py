@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -430,6 +430,32 @@ async def credential_pass(
     return summary
 
 
+def told_once(
+    session: Session, kind: str, rows: Mapping[str, Any], now: datetime
+) -> dict[str, IncidentRow]:
+    """An incident per key, made on first sight (and committed): a fact to tell once, with
+    nothing to resolve, so it is closed when opened. `rows` carry `unit_code` and
+    `last_error`. Returns the incident of every key, old or new."""
+    existing = {
+        i.key: i
+        for i in session.exec(select(IncidentRow).where(col(IncidentRow.key).in_(list(rows))))
+    }
+    for key, row in rows.items():
+        if key not in existing:
+            incident = IncidentRow(
+                key=key,
+                kind=kind,
+                unit_code=row.unit_code,
+                detail=(row.last_error or "")[:2000],
+                opened_at=now,
+                closed_at=now,
+            )
+            session.add(incident)
+            existing[key] = incident
+    session.commit()
+    return existing
+
+
 def open_failure_incidents(
     engine: sa.Engine, now: datetime, lookback: timedelta
 ) -> list[tuple[int, FailedDelivery]]:
@@ -445,25 +471,7 @@ def open_failure_incidents(
             )
         ).all()
         keys = {f"{FAILURE_PREFIX}{r.id}:{r.state}": r for r in rows}
-        existing = {
-            i.key: i
-            for i in session.exec(
-                select(IncidentRow).where(col(IncidentRow.key).in_(list(keys)))
-            ).all()
-        }
-        for key, row in keys.items():
-            if key not in existing:
-                incident = IncidentRow(
-                    key=key,
-                    kind="delivery_failure",
-                    unit_code=row.unit_code,
-                    detail=(row.last_error or "")[:2000],
-                    opened_at=now,
-                    closed_at=now,  # nothing to resolve: it exists to be told once
-                )
-                session.add(incident)
-                existing[key] = incident
-        session.commit()
+        existing = told_once(session, "delivery_failure", keys, now)
         pending = []
         for key, row in keys.items():
             incident = existing[key]

@@ -26,9 +26,10 @@ from publisher.notify import (
     PassSummary,
     Recipient,
     recipients_for,
+    told_once,
 )
 from publisher.settings.notify import Contact
-from publisher.store.tables import IncidentRow, WithdrawalRow
+from publisher.store.tables import WithdrawalRow
 
 TOLD_STATES = (WithdrawalState.NEEDS_MANUAL_REMOVAL.value, WithdrawalState.FAILED.value)
 PREFIX = "withdrawal:"
@@ -63,25 +64,7 @@ def open_removal_incidents(
             )
         ).all()
         keys = {f"{PREFIX}{r.delivery_id}:{r.state}": r for r in rows}
-        existing = {
-            i.key: i
-            for i in session.exec(
-                select(IncidentRow).where(col(IncidentRow.key).in_(list(keys)))
-            ).all()
-        }
-        for key, row in keys.items():
-            if key not in existing:
-                incident = IncidentRow(
-                    key=key,
-                    kind="withdrawal",
-                    unit_code=row.unit_code,
-                    detail=(row.last_error or "")[:2000],
-                    opened_at=now,
-                    closed_at=now,
-                )
-                session.add(incident)
-                existing[key] = incident
-        session.commit()
+        existing = told_once(session, "withdrawal", keys, now)
         return [
             (
                 existing[key].id or 0,

@@ -258,6 +258,29 @@ class SqlRecallStore:
             W.c.state.in_([e.value for e in expected]),
         )
 
+    def _to_pending(
+        self,
+        conn: sa.Connection,
+        job: WithdrawalJob,
+        expected: WithdrawalState,
+        now: datetime,
+        **values: Any,
+    ) -> bool:
+        """Fenced: the withdrawal goes back to `pending` with its lease cleared (released,
+        retried later, or held for its account), plus `values`."""
+        result = conn.execute(
+            sa.update(W)
+            .where(self._fence(job, expected))
+            .values(
+                state=WithdrawalState.PENDING.value,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+                **values,
+            )
+        )
+        return bool(result.rowcount == 1)
+
     def _audit(
         self, conn: sa.Connection, job: WithdrawalJob, now: datetime, **details: Any
     ) -> None:
@@ -280,18 +303,7 @@ class SqlRecallStore:
     def release_withdrawal(self, job: WithdrawalJob, due_at: datetime, now: datetime) -> bool:
         """Give a claimed withdrawal back untouched (no call was made), due at `due_at`."""
         with self.deliveries.write() as conn:
-            result = conn.execute(
-                sa.update(W)
-                .where(self._fence(job, WithdrawalState.CLAIMED))
-                .values(
-                    state=WithdrawalState.PENDING.value,
-                    lease_owner=None,
-                    lease_until=None,
-                    due_at=due_at,
-                    updated_at=now,
-                )
-            )
-            return result.rowcount == 1
+            return self._to_pending(conn, job, WithdrawalState.CLAIMED, now, due_at=due_at)
 
     def mark_withdrawing(self, job: WithdrawalJob, now: datetime, lease_s: float) -> bool:
         """The last write before the platform call; refused once the lease is lost or over."""
@@ -414,40 +426,30 @@ class SqlRecallStore:
     ) -> bool:
         error = redact(error)
         with self.deliveries.write() as conn:
-            result = conn.execute(
-                sa.update(W)
-                .where(self._fence(job, WithdrawalState.WITHDRAWING))
-                .values(
-                    state=WithdrawalState.PENDING.value,
-                    lease_owner=None,
-                    lease_until=None,
-                    due_at=at,
-                    retries=W.c.retries + 1,
-                    error_kind=kind[:24],
-                    last_error=error[:2000],
-                    updated_at=now,
-                )
+            return self._to_pending(
+                conn,
+                job,
+                WithdrawalState.WITHDRAWING,
+                now,
+                due_at=at,
+                retries=W.c.retries + 1,
+                error_kind=kind[:24],
+                last_error=error[:2000],
             )
-            return result.rowcount == 1
 
     def stop_account_withdrawal(self, job: WithdrawalJob, error: str, now: datetime) -> bool:
         """Credentials refused: the withdrawal waits (pending) and the whole account stops,
         with an open incident and an audit event, as for a delivery."""
         error = redact(error)
         with self.deliveries.write() as conn:
-            result = conn.execute(
-                sa.update(W)
-                .where(self._fence(job, WithdrawalState.WITHDRAWING))
-                .values(
-                    state=WithdrawalState.PENDING.value,
-                    lease_owner=None,
-                    lease_until=None,
-                    error_kind="auth",
-                    last_error=error[:2000],
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
+            if not self._to_pending(
+                conn,
+                job,
+                WithdrawalState.WITHDRAWING,
+                now,
+                error_kind="auth",
+                last_error=error[:2000],
+            ):
                 return False
             stop_account_in(
                 conn,
