@@ -12,15 +12,17 @@ import io
 import json
 import textwrap
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from publisher.domain import VIETNAM_TZ
+from publisher.report_directives import DirectivesOverview, Progress
 from publisher.reports import (
     NO_CHANNEL,
     Coverage,
@@ -295,7 +297,7 @@ def unit_record_csv(record: UnitRecord) -> str:
     return _csv(RECORD_COLUMNS, _record_rows(record))
 
 
-def to_json_text(value: Coverage | UnitRecord | RecallReport) -> str:
+def to_json_text(value: Coverage | UnitRecord | RecallReport | DirectivesOverview) -> str:
     """Readable at the top (a key a line, a list an item a line), compact inside each item:
     the C encoder does the work (json's indent= runs in pure Python: a directive over 3,400
     units — 2.8 MB — took ~400 ms that way, ~40 ms this way). The same JSON value."""
@@ -630,3 +632,182 @@ def recall_renderable(report: RecallReport) -> Group:
             )
         parts.append(todo)
     return Group(*parts)
+
+
+# --- directives overview --------------------------------------------------------------------
+
+DIRECTIVES_FORMATS = ("table", "csv", "xlsx", "json")
+# (CSV key, heading in the table and the XLSX sheet: Vietnamese first)
+DIRECTIVES_COLUMNS = (
+    ("article_id", "Mã · id"),
+    ("published_at", "Ban hành · published (+07)"),
+    ("title", "Tiêu đề · title"),
+    ("recalled", "Thu hồi · recalled"),
+    ("units_targeted", "Đơn vị · units"),
+    ("units_reached", "Đã đến · reached"),
+    ("percent_units_reached", "Phủ % · coverage %"),
+    ("channels_planned", "Kênh · channels"),
+    ("sent", "Đã đăng · sent"),
+    ("attention", "Cần xử lý · attention"),
+    ("in_progress", "Đang chờ · pending"),
+    ("cancelled", "Đã hủy · cancelled"),
+    ("withdrawn", "Đã gỡ · withdrawn"),
+    ("withdrawal_channels", "Cần gỡ · to withdraw"),
+    ("median_lag_min", "Trễ trung vị · median lag (min)"),
+    ("p95_lag_min", "Trễ p95 · p95 lag (min)"),
+)
+TOTAL_LABEL = "Tổng · total"
+
+
+def _progress_values(progress: Progress) -> list[Any]:
+    return [
+        progress.units_targeted,
+        progress.units_reached,
+        progress.percent_units_reached,
+        progress.planned,
+        progress.sent,
+        progress.attention,
+        progress.in_progress,
+        progress.cancelled,
+        progress.withdrawn,
+        progress.withdrawal_channels,
+        minutes(progress.median_lag_s),
+        minutes(progress.p95_lag_s),
+    ]
+
+
+def directives_rows(overview: DirectivesOverview) -> list[list[Any]]:
+    """One row per directive, newest first, then the totals line (no id, no time)."""
+    rows: list[list[Any]] = [
+        [
+            r.article.id,
+            r.article.published_at.astimezone(VIETNAM_TZ).isoformat(),
+            r.article.title,
+            "yes" if r.recalled else "",
+            *_progress_values(r.progress),
+        ]
+        for r in overview.rows
+    ]
+    total_title = f"{TOTAL_LABEL} ({len(overview.rows)} chỉ đạo · directives)"
+    rows.append(["", "", total_title, "", *_progress_values(overview.total)])
+    return rows
+
+
+def directives_csv(overview: DirectivesOverview) -> str:
+    return _csv([key for key, _ in DIRECTIVES_COLUMNS], directives_rows(overview))
+
+
+def write_directives_xlsx(overview: DirectivesOverview, path: Path) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    rows = directives_rows(overview)
+    _sheet(workbook, "Chỉ đạo - directives", [h for _, h in DIRECTIVES_COLUMNS], rows)
+    sheet = workbook["Chỉ đạo - directives"]
+    for cell in sheet[len(rows) + 1]:  # the totals line (row 1 is the heading)
+        cell.font = Font(bold=True)
+    workbook.properties.title = (
+        f"Directives {local_time(overview.since)} → {local_time(overview.until)} (+07)"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(path)
+    return path
+
+
+def period_days(overview: DirectivesOverview) -> tuple[date, date]:
+    """The first and the last day of the period in Hà Nội (`until` is the midnight after)."""
+    last = (overview.until.astimezone(VIETNAM_TZ) - timedelta(microseconds=1)).date()
+    return overview.since.astimezone(VIETNAM_TZ).date(), last
+
+
+def period_text(overview: DirectivesOverview) -> str:
+    first, last = period_days(overview)
+    return f"{first} → {last}"
+
+
+def directives_renderable(overview: DirectivesOverview) -> Group:
+    """Narrow enough for an 80-column terminal: short two-line headings, counts paired
+    ("reached/targeted", "withdrawn/to withdraw", "median / p95"), a legend below."""
+    header = Text.assemble(
+        ("Tổng quan chỉ đạo · directives overview ", "bold"),
+        (period_text(overview), "bold cyan"),
+        f" (+07)\nphạm vi · scope {overview.scope}; "
+        f"báo cáo lúc · as of {local_time(overview.generated_at)}",
+    )
+
+    def cells(progress: Progress) -> list[str]:
+        lag = "—"
+        if progress.median_lag_s is not None:
+            lag = f"{duration(progress.median_lag_s)}/{duration(progress.p95_lag_s)}"
+        return [
+            f"{progress.units_reached}/{progress.units_targeted}",
+            f"{progress.percent_units_reached:.0f}%" if progress.units_targeted else "—",
+            str(progress.planned),
+            str(progress.sent),
+            str(progress.attention),
+            str(progress.in_progress),
+            str(progress.cancelled),
+            f"{progress.withdrawn}/{progress.withdrawal_channels}"
+            if progress.withdrawal_channels
+            else "",
+            lag,
+        ]
+
+    rows = [
+        [
+            str(row.article.id),
+            row.article.published_at.astimezone(VIETNAM_TZ).strftime("%d/%m %H:%M"),
+            textwrap.shorten(
+                f"↩ {row.article.title}" if row.recalled else row.article.title, 48, placeholder="…"
+            ),
+            *cells(row.progress),
+        ]
+        for row in overview.rows
+    ]
+    total = ["", "", f"{TOTAL_LABEL} ({len(overview.rows)})", *cells(overview.total)]
+    headings = (
+        "#",
+        "Ban hành\npublished",
+        "Tiêu đề\ntitle",
+        "Đơn vị\nunits",
+        "Phủ\ncover",
+        "Kênh\nchan.",
+        "Đăng\nsent",
+        "Lỗi\nattn",
+        "Chờ\nwait",
+        "Hủy\ncanc.",
+        "Gỡ\nwdrn",
+        "Trễ\nlag",
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for index, heading in enumerate(headings):
+        if heading.startswith("Tiêu đề"):  # the one column that wraps on a narrow screen
+            table.add_column(heading, min_width=12)
+            continue
+        # Numbers are never cut: each column is as wide as its widest value.
+        width = max(
+            len(part)
+            for text in (heading, *(r[index] for r in [*rows, total]))
+            for part in text.split("\n")
+        )
+        table.add_column(
+            heading, min_width=width, justify="left" if index == 1 else "right", no_wrap=True
+        )
+    attention = headings.index("Lỗi\nattn")
+    for values in rows:
+        styled: list[str | Text] = list(values)
+        if values[attention] != "0":
+            styled[attention] = Text(values[attention], style="bold red")
+        table.add_row(*styled)
+    table.add_section()
+    table.add_row(*total, style="bold")
+    legend = Text(
+        "đơn vị: đã đến/được giao · units reached/targeted; phủ · coverage = reached ÷ "
+        "targeted; kênh · channels planned; lỗi · needs attention (failed, expired, "
+        "unknown, review); chờ · on the way; gỡ · withdrawn/to withdraw; ↩ thu hồi · "
+        "recalled; trễ · lag published → sent, median/p95",
+        style="dim",
+    )
+    return Group(header, table, legend)
