@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -727,87 +727,100 @@ def period_text(overview: DirectivesOverview) -> str:
     return f"{first} → {last}"
 
 
-def directives_renderable(overview: DirectivesOverview) -> Group:
-    """Narrow enough for an 80-column terminal: short two-line headings, counts paired
-    ("reached/targeted", "withdrawn/to withdraw", "median / p95"), a legend below."""
-    header = Text.assemble(
-        ("Tổng quan chỉ đạo · directives overview ", "bold"),
-        (period_text(overview), "bold cyan"),
-        f" (+07)\nphạm vi · scope {overview.scope}; "
-        f"báo cáo lúc · as of {local_time(overview.generated_at)}",
-    )
-
-    def cells(progress: Progress) -> list[str]:
-        lag = "—"
-        if progress.median_lag_s is not None:
-            lag = f"{duration(progress.median_lag_s)}/{duration(progress.p95_lag_s)}"
-        return [
-            f"{progress.units_reached}/{progress.units_targeted}",
-            f"{progress.percent_units_reached:.0f}%" if progress.units_targeted else "—",
-            str(progress.planned),
-            str(progress.sent),
-            str(progress.attention),
-            str(progress.in_progress),
-            str(progress.cancelled),
-            f"{progress.withdrawn}/{progress.withdrawal_channels}"
-            if progress.withdrawal_channels
-            else "",
-            lag,
-        ]
-
-    rows = [
-        [
-            str(row.article.id),
-            row.article.published_at.astimezone(VIETNAM_TZ).strftime("%d/%m %H:%M"),
-            textwrap.shorten(
-                f"↩ {row.article.title}" if row.recalled else row.article.title, 48, placeholder="…"
-            ),
-            *cells(row.progress),
-        ]
-        for row in overview.rows
+def _progress_cells(progress: Progress) -> list[str]:
+    lag = "—"
+    if progress.median_lag_s is not None:
+        lag = f"{duration(progress.median_lag_s)}/{duration(progress.p95_lag_s)}"
+    return [
+        f"{progress.units_reached}/{progress.units_targeted}",
+        f"{progress.percent_units_reached:.0f}%" if progress.units_targeted else "—",
+        str(progress.planned),
+        str(progress.sent),
+        str(progress.attention),
+        str(progress.in_progress),
+        str(progress.cancelled),
+        f"{progress.withdrawn}/{progress.withdrawal_channels}"
+        if progress.withdrawal_channels
+        else "",
+        lag,
     ]
-    total = ["", "", f"{TOTAL_LABEL} ({len(overview.rows)})", *cells(overview.total)]
-    headings = (
-        "#",
-        "Ban hành\npublished",
-        "Tiêu đề\ntitle",
-        "Đơn vị\nunits",
-        "Phủ\ncover",
-        "Kênh\nchan.",
-        "Đăng\nsent",
-        "Lỗi\nattn",
-        "Chờ\nwait",
-        "Hủy\ncanc.",
-        "Gỡ\nwdrn",
-        "Trễ\nlag",
-    )
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for index, heading in enumerate(headings):
-        if heading.startswith("Tiêu đề"):  # the one column that wraps on a narrow screen
-            table.add_column(heading, min_width=12)
-            continue
-        # Numbers are never cut: each column is as wide as its widest value.
-        width = max(
-            len(part)
-            for text in (heading, *(r[index] for r in [*rows, total]))
-            for part in text.split("\n")
+
+
+_NUMBER_HEADINGS = (
+    "Đơn vị\nunits",
+    "Phủ\ncover",
+    "Kênh\nchan.",
+    "Đăng\nsent",
+    "Lỗi\nattn",
+    "Chờ\nwait",
+    "Hủy\ncanc.",
+    "Gỡ\nwdrn",
+    "Trễ\nlag",
+)
+_ATTENTION_COLUMN = _NUMBER_HEADINGS.index("Lỗi\nattn")
+# Below this many columns the titles go in a numbered list above the table: twelve columns
+# do not fit in 80, and a title squeezed to nothing is worse than one printed apart.
+WIDE_ENOUGH = 130
+_TITLE_WIDTH = 44
+
+
+class DirectivesView:
+    """The overview for a terminal: short two-line headings, counts paired
+    ("reached/targeted", "withdrawn/to withdraw", "median/p95"), a legend below; on a
+    narrow terminal the titles are listed above the table instead of in it."""
+
+    def __init__(self, overview: DirectivesOverview) -> None:
+        self.overview = overview
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        overview = self.overview
+        wide = options.max_width >= WIDE_ENOUGH
+        yield Text.assemble(
+            ("Tổng quan chỉ đạo · directives overview ", "bold"),
+            (period_text(overview), "bold cyan"),
+            f" (+07)\nphạm vi · scope {overview.scope}; "
+            f"báo cáo lúc · as of {local_time(overview.generated_at)}",
         )
-        table.add_column(
-            heading, min_width=width, justify="left" if index == 1 else "right", no_wrap=True
+        titles = [
+            textwrap.shorten(
+                f"↩ {r.article.title}" if r.recalled else r.article.title,
+                _TITLE_WIDTH if wide else max(20, options.max_width - 20),
+                placeholder="…",
+            )
+            for r in overview.rows
+        ]
+        if not wide:
+            for row, title in zip(overview.rows, titles, strict=True):
+                yield Text(f"#{row.article.id} {local_time(row.article.published_at)}  {title}")
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table.add_column("#", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("Ban hành\npublished", no_wrap=True)
+            table.add_column("Tiêu đề\ntitle", no_wrap=True)
+        for heading in _NUMBER_HEADINGS:
+            table.add_column(heading, justify="right", no_wrap=True)
+        for row, title in zip(overview.rows, titles, strict=True):
+            values = _progress_cells(row.progress)
+            cells: list[str | Text] = list(values)
+            if row.progress.attention:
+                cells[_ATTENTION_COLUMN] = Text(values[_ATTENTION_COLUMN], style="bold red")
+            published = row.article.published_at.astimezone(VIETNAM_TZ).strftime("%d/%m %H:%M")
+            lead = [str(row.article.id), published, title] if wide else [str(row.article.id)]
+            table.add_row(*lead, *cells)
+        table.add_section()
+        total = f"{TOTAL_LABEL} ({len(overview.rows)})"
+        lead = ["", "", total] if wide else ["Σ"]
+        table.add_row(*lead, *_progress_cells(overview.total), style="bold")
+        yield table
+        yield Text(
+            ("" if wide else f"Σ: {total}; ")
+            + "đơn vị: đã đến/được giao · units reached/targeted; phủ · coverage = reached ÷ "
+            "targeted; kênh · channels planned; lỗi · needs attention (failed, expired, "
+            "unknown, review); chờ · on the way; gỡ · withdrawn/to withdraw; ↩ thu hồi · "
+            "recalled; trễ · lag published → sent, median/p95",
+            style="dim",
         )
-    attention = headings.index("Lỗi\nattn")
-    for values in rows:
-        styled: list[str | Text] = list(values)
-        if values[attention] != "0":
-            styled[attention] = Text(values[attention], style="bold red")
-        table.add_row(*styled)
-    table.add_section()
-    table.add_row(*total, style="bold")
-    legend = Text(
-        "đơn vị: đã đến/được giao · units reached/targeted; phủ · coverage = reached ÷ "
-        "targeted; kênh · channels planned; lỗi · needs attention (failed, expired, "
-        "unknown, review); chờ · on the way; gỡ · withdrawn/to withdraw; ↩ thu hồi · "
-        "recalled; trễ · lag published → sent, median/p95",
-        style="dim",
-    )
-    return Group(header, table, legend)
+
+
+def directives_renderable(overview: DirectivesOverview) -> DirectivesView:
+    return DirectivesView(overview)
