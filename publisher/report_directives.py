@@ -266,7 +266,9 @@ def _gathered(value: sa.ColumnElement[float], dialect: str) -> sa.FunctionElemen
     """An aggregate of every `value` of a group as one column (see `_numbers`)."""
     if dialect == "sqlite":
         return sa.func.group_concat(value)  # "1763.5,1802.25,…"
-    return sa.func.array_agg(value)  # a list of floats through psycopg
+    if dialect == "postgresql":
+        return sa.func.array_agg(value)  # a list of floats through psycopg
+    raise ReportError(f"the directives report does not know the {dialect} database")
 
 
 def _numbers(gathered: str | list[float] | None) -> list[float]:
