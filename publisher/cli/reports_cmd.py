@@ -68,7 +68,9 @@ def report_period(since: str | None, until: str | None, now: datetime) -> tuple[
     last = parse_day(until, "--until") if until else now.astimezone(VIETNAM_TZ).date()
     first = parse_day(since, "--since") if since else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if last < first:
-        raise UserError(f"--until: {last} is before --since {first}")
+        if until:
+            raise UserError(f"--until: {last} is before --since {first}")
+        raise UserError(f"--since: {first} is after today ({last})")
 
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=VIETNAM_TZ)
