@@ -441,11 +441,19 @@ class Views:
                     ARTICLE.c.urgent,
                 )
                 .select_from(joined)
-                # A large segment: walk created_at, testing each row, until the page is full
-                # (a filter matching most posts fills it soon). A small one: gather its
-                # matches through the indexes and sort them (a walk could pass every post
-                # before finding a few old matches).
-                .where(*(walking if size > SORT_AT_MOST else conditions), *segment)
+                # Which form of the filter leads the planner to the cheap plan:
+                # - one post state (the waiting segments, a state filter): start from the
+                #   state index and test each post (a backlog of hundreds, not the 400,000
+                #   ids of a channel's set);
+                # - a large segment: walk created_at, testing each row, until the page is
+                #   full (a filter matching most posts fills it soon);
+                # - else a small set (a search, a rare kind or channel): gather its matches
+                #   through the indexes and sort them (a walk could pass every post before
+                #   finding a few old ones).
+                .where(
+                    *(walking if waiting or wanted.state or size > SORT_AT_MOST else conditions),
+                    *segment,
+                )
                 .order_by(POST.c.created_at.desc(), POST.c.id)
                 .offset(start)
                 # no more than the segment holds: a walk stops at its last match
