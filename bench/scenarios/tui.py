@@ -242,6 +242,11 @@ def postgres_filter_figures(rounds: int) -> list[dict[str, Any]]:
         upgrade(scoped)
         engine = make_engine(scoped)
         _copy(str(db.path), engine)
+        # A live server's autovacuum has set the visibility map by now; after COPY only a
+        # VACUUM does, and index-only scans (the channel filter's) need it.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("post", "delivery", "delivery_archive", "article", "unit"):
+                conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
         figures = filter_figures(engine, "tui.million_pg", rounds)
         engine.dispose()
     finally:

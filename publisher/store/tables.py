@@ -388,8 +388,10 @@ class DeliveryArchiveRow(SQLModel, table=True):
 
     __tablename__ = "delivery_archive"
     __table_args__ = (
-        # The queue's channel filter, as on `delivery` (revision 0005_queue_indexes).
+        # The queue's channel filter, as on `delivery`; `status` counts archived deliveries
+        # by state from an index (revision 0005_queue_indexes).
         sa.Index("ix_delivery_archive_platform_post", "platform", "post_id"),
+        sa.Index("ix_delivery_archive_state", "state"),
     )
 
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
