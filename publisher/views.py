@@ -299,7 +299,7 @@ class Views:
     ) -> list[sa.ColumnElement[bool]]:
         """The filter as SQL conditions on `post` joined with its article and unit.
 
-        Two forms, the same posts (tests/views/test_queue_filters.py holds both to a plain
+        Two forms, the same posts (tests/views/test_queue_segments.py holds both to a plain
         reference). The default — kind, channel and search as `post.<indexed column> IN (a
         small or index-only set)` — lets a count read the post indexes alone instead of
         probing the article, unit or delivery rows once per post. `per_row` — the same tests
