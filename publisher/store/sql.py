@@ -29,6 +29,7 @@ from publisher.store.repository import StatusCounts, UnknownUnitError, unit_path
 from publisher.store.tables import (
     ArticleRow,
     ChannelAccountRow,
+    DeliveryArchiveRow,
     DeliveryRow,
     PauseRow,
     PostRow,
@@ -385,8 +386,12 @@ class SqlRepository:
                 return int(session.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
             def by_state(
-                table: type[PostRow] | type[DeliveryRow] | type[WithdrawalRow],
+                table: type[PostRow]
+                | type[DeliveryRow]
+                | type[WithdrawalRow]
+                | type[DeliveryArchiveRow],
             ) -> dict[str, int]:
+                # each table has an index leading with `state`: the count reads it alone
                 state = col(table.state)
                 rows = session.execute(sa.select(state, sa.func.count()).group_by(state))
                 return {state: int(n) for state, n in rows}
@@ -406,4 +411,5 @@ class SqlRepository:
                 sources=count(SourceRow),
                 active_pauses=int(pauses or 0),
                 withdrawals=by_state(WithdrawalRow),
+                deliveries_archived=by_state(DeliveryArchiveRow),
             )
