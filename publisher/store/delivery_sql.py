@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from channels.base import Receipt
-from publisher.delivery.jobs import Job, NewDelivery, SweepResult
+from publisher.delivery.jobs import Finish, Job, NewDelivery, Sending, SweepResult
 from publisher.domain import (
     AccountStatus,
     ChannelAccount,
@@ -217,6 +217,68 @@ _FINISH_ATTEMPT = (
         detail=_bind("a_detail"),
     )
 )
+_FENCE_SENDING = sa.and_(
+    D.c.id == _bind("f_id"),
+    D.c.lease_owner == _bind("f_owner"),
+    D.c.attempt == _bind("f_attempt"),
+    D.c.state == DeliveryState.SENDING.value,
+)
+# The other ends of a call: tried again later (the lease is given up), outcome unknown (owner
+# and lease stay: the sweeper and reconcile take it from there), failed or expired for good.
+_MARK_RETRY = (
+    sa.update(D)
+    .where(_FENCE_SENDING)
+    .values(
+        state=DeliveryState.RETRY_WAIT.value,
+        due_at=_bind("v_due_at", _TIME),
+        lease_owner=None,
+        lease_until=None,
+        last_error=_bind("v_error"),
+        error_kind=_bind("v_kind"),
+        updated_at=_bind("v_now", _TIME),
+    )
+)
+_MARK_UNKNOWN = (
+    sa.update(D)
+    .where(_FENCE_SENDING)
+    .values(
+        state=DeliveryState.UNKNOWN.value,
+        last_error=_bind("v_error"),
+        error_kind="unknown_outcome",
+        updated_at=_bind("v_now", _TIME),
+    )
+)
+_MARK_ENDED = (
+    sa.update(D)
+    .where(_FENCE_SENDING)
+    .values(
+        state=_bind("v_state"),
+        lease_until=None,
+        last_error=_bind("v_error"),
+        error_kind=_bind("v_kind"),
+        updated_at=_bind("v_now", _TIME),
+    )
+)
+# The fenced writes that group commits run, by name: SQLAlchemy runs them on PostgreSQL, the
+# driver runs their compiled form on SQLite (`_DriverStatement`).
+_FENCED = {
+    "mark_sending": _MARK_SENDING,
+    "mark_sending_same_body": _MARK_SENDING_SAME_BODY,
+    "insert_attempt": _INSERT_ATTEMPT,
+    "mark_sent": _MARK_SENT,
+    "mark_retry": _MARK_RETRY,
+    "mark_unknown": _MARK_UNKNOWN,
+    "mark_ended": _MARK_ENDED,
+    "finish_attempt": _FINISH_ATTEMPT,
+}
+# Which write ends a call in each state.
+_FINISH_STATEMENT = {
+    DeliveryState.SENT: "mark_sent",
+    DeliveryState.RETRY_WAIT: "mark_retry",
+    DeliveryState.UNKNOWN: "mark_unknown",
+    DeliveryState.FAILED: "mark_ended",
+    DeliveryState.EXPIRED: "mark_ended",
+}
 
 
 _DATETIME_TEXT = (
@@ -423,11 +485,7 @@ class SqlDeliveryStore:
             {
                 name: _DriverStatement.of(statement, engine.dialect)
                 for name, statement in (
-                    ("mark_sending", _MARK_SENDING),
-                    ("mark_sending_same_body", _MARK_SENDING_SAME_BODY),
-                    ("insert_attempt", _INSERT_ATTEMPT),
-                    ("mark_sent", _MARK_SENT),
-                    ("finish_attempt", _FINISH_ATTEMPT),
+                    *_FENCED.items(),
                     ("active_pauses", _ACTIVE_PAUSES),
                     ("held", _HELD_PLATFORMS),
                 )
@@ -709,91 +767,117 @@ class SqlDeliveryStore:
     ) -> bool:
         """The last write before the platform call. Refused when the lease is lost or over.
         The `delivery_attempt` row is written in the same transaction."""
-        values: dict[str, Any] = {
-            "f_id": job.id,
-            "f_owner": job.lease_owner,
-            "f_attempt": job.attempt,
-            "f_now": now,
-            "v_hash": body_hash,
-            "v_lease_until": now + timedelta(seconds=lease_s),
-            "v_now": now,
-        }
-        # The stored payload going out unchanged (a fan-out body or a retry) is not written
-        # back: serialising it again would store the very same value.
-        same_body = payload is job.payload
-        if not same_body:
-            values["v_payload"] = dict(payload)
-        attempt = {
-            "a_delivery": job.id,
-            "a_attempt": job.attempt,
-            "a_worker": job.lease_owner,
-            "a_started": now,
-        }
-        if self.is_sqlite:
-            driver = self._driver
-            with self.driver_write() as run:
-                sending = driver["mark_sending_same_body" if same_body else "mark_sending"]
-                if run(sending, values).rowcount != 1:
-                    return False
-                run(driver["insert_attempt"], attempt)
-                return True
-        with self.write() as conn:
-            statement = _MARK_SENDING_SAME_BODY if same_body else _MARK_SENDING
-            if conn.execute(statement, values).rowcount != 1:
-                return False
-            conn.execute(_INSERT_ATTEMPT, attempt)
-            return True
+        return self.mark_sending_many([Sending(job, body_hash, payload)], now, lease_s)[0]
+
+    def mark_sending_many(
+        self, sends: Sequence[Sending], now: datetime, lease_s: float
+    ) -> list[bool]:
+        """Group commit of the `sending` marks (and attempt rows) of deliveries that go out
+        together: one transaction, each row fenced on its own (owner, attempt, `claimed`,
+        lease not over). A refused row is not marked and must not be sent."""
+        lease_until = now + timedelta(seconds=lease_s)
+        steps = []
+        for one in sends:
+            job = one.job
+            values: dict[str, Any] = {
+                "f_id": job.id,
+                "f_owner": job.lease_owner,
+                "f_attempt": job.attempt,
+                "f_now": now,
+                "v_hash": one.body_hash,
+                "v_lease_until": lease_until,
+                "v_now": now,
+            }
+            # The stored payload going out unchanged (a fan-out body or a retry) is not
+            # written back: serialising it again would store the very same value.
+            same_body = one.payload is job.payload
+            if not same_body:
+                values["v_payload"] = dict(one.payload)
+            attempt = {
+                "a_delivery": job.id,
+                "a_attempt": job.attempt,
+                "a_worker": job.lease_owner,
+                "a_started": now,
+            }
+            name = "mark_sending_same_body" if same_body else "mark_sending"
+            steps.append((name, values, "insert_attempt", attempt))
+        return self._fenced_group(steps)
 
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
-        values = {
-            "f_id": job.id,
-            "f_owner": job.lease_owner,
-            "f_attempt": job.attempt,
-            "v_remote_id": receipt.remote_id,
-            "v_remote_url": receipt.url,
-            "v_sent_at": receipt.accepted_at or now,
-            "v_now": now,
-        }
-        attempt = {
-            "a_delivery": job.id,
-            "a_attempt": job.attempt,
-            "a_finished": now,
-            "a_outcome": "sent",
-            "a_detail": receipt.remote_id,
-        }
+        return self.finish_many([Finish(job, DeliveryState.SENT, "sent", now, receipt)])[0]
+
+    def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool:
+        finish = Finish(job, DeliveryState.RETRY_WAIT, kind, now, error=error, retry_at=at)
+        return self.finish_many([finish])[0]
+
+    def mark_unknown(self, job: Job, error: str, now: datetime) -> bool:
+        finish = Finish(job, DeliveryState.UNKNOWN, "unknown_outcome", now, error=error)
+        return self.finish_many([finish])[0]
+
+    def finish_many(self, finishes: Sequence[Finish]) -> list[bool]:
+        """Group commit of call outcomes (sent, retry_wait, unknown, failed, expired) with
+        their attempt rows: one transaction, each row fenced on its own (owner, attempt,
+        `sending`). A refused row changes nothing: the sweeper or another worker has it."""
+        steps = []
+        for finish in finishes:
+            job, now = finish.job, finish.at
+            values: dict[str, Any] = {
+                "f_id": job.id,
+                "f_owner": job.lease_owner,
+                "f_attempt": job.attempt,
+                "v_now": now,
+            }
+            if finish.state is DeliveryState.SENT:
+                receipt = finish.receipt
+                assert receipt is not None  # Finish checks it
+                values["v_remote_id"] = receipt.remote_id
+                values["v_remote_url"] = receipt.url
+                values["v_sent_at"] = receipt.accepted_at or now
+                detail: str | None = receipt.remote_id
+            else:
+                # Platform error text may quote a token.
+                detail = redact(finish.error)[:2000]
+                values["v_error"] = detail
+                if finish.state is not DeliveryState.UNKNOWN:  # its kind is in the statement
+                    values["v_kind"] = finish.kind
+                if finish.state is DeliveryState.RETRY_WAIT:
+                    values["v_due_at"] = finish.retry_at
+                elif finish.state is not DeliveryState.UNKNOWN:
+                    values["v_state"] = finish.state.value
+            attempt = {
+                "a_delivery": job.id,
+                "a_attempt": job.attempt,
+                "a_finished": now,
+                "a_outcome": finish.kind,
+                "a_detail": detail,
+            }
+            steps.append((_FINISH_STATEMENT[finish.state], values, "finish_attempt", attempt))
+        return self._fenced_group(steps)
+
+    def _fenced_group(
+        self, steps: Sequence[tuple[str, dict[str, Any], str, dict[str, Any]]]
+    ) -> list[bool]:
+        """In one transaction, per step: the fenced write, then (only where the fence held)
+        its attempt-row write. Returns per step whether the fence held."""
+        if not steps:
+            return []
+        done: list[bool] = []
         if self.is_sqlite:
             driver = self._driver
             with self.driver_write() as run:
-                if run(driver["mark_sent"], values).rowcount != 1:
-                    return False
-                run(driver["finish_attempt"], attempt)
-                return True
+                for name, values, attempt_name, attempt in steps:
+                    ok = run(driver[name], values).rowcount == 1
+                    if ok:
+                        run(driver[attempt_name], attempt)
+                    done.append(ok)
+            return done
         with self.write() as conn:
-            if conn.execute(_MARK_SENT, values).rowcount != 1:
-                return False
-            conn.execute(_FINISH_ATTEMPT, attempt)
-            return True
-
-    def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool:
-        error = redact(error)  # platform error text may quote a token
-        with self.write() as conn:
-            result = conn.execute(
-                sa.update(D)
-                .where(self._fence(job, DeliveryState.SENDING))
-                .values(
-                    state=DeliveryState.RETRY_WAIT.value,
-                    due_at=at,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_error=error[:2000],
-                    error_kind=kind,
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
-                return False
-            self._finish_attempt(conn, job, kind, error[:2000], now)
-            return True
+            for name, values, attempt_name, attempt in steps:
+                ok = conn.execute(_FENCED[name], values).rowcount == 1
+                if ok:
+                    conn.execute(_FENCED[attempt_name], attempt)
+                done.append(ok)
+        return done
 
     def mark_final(
         self, job: Job, state: DeliveryState, kind: str, error: str, now: datetime
@@ -820,24 +904,6 @@ class SqlDeliveryStore:
             if result.rowcount != 1:
                 return False
             self._finish_attempt(conn, job, kind, error[:2000], now)
-            return True
-
-    def mark_unknown(self, job: Job, error: str, now: datetime) -> bool:
-        error = redact(error)  # platform error text may quote a token
-        with self.write() as conn:
-            result = conn.execute(
-                sa.update(D)
-                .where(self._fence(job, DeliveryState.SENDING))
-                .values(
-                    state=DeliveryState.UNKNOWN.value,
-                    last_error=error[:2000],
-                    error_kind="unknown_outcome",
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:
-                return False
-            self._finish_attempt(conn, job, "unknown_outcome", error[:2000], now)
             return True
 
     def stop_account(self, job: Job, error: str, now: datetime) -> bool:
