@@ -1,8 +1,10 @@
 """Dispatch throughput of the delivery worker on SQLite.
 
-1. No-latency channel: deliveries/s of one worker (claim 50 → per delivery commit `sending`,
-   call, commit `sent`), against the bare claim-and-commit loop (the same SQL through the
-   sqlite3 module, no worker, no channel, no SQLAlchemy).
+1. No-latency channel: deliveries/s of one worker (claim 50 → one commit of the launched
+   group's `sending` marks, the calls, one commit of their outcomes), against the bare
+   claim-and-commit loop (the same SQL and transactions through the sqlite3 module, no
+   worker, no channel, no SQLAlchemy) and the minimal loop (the issue's first baseline: claim
+   50, then per delivery two one-statement commits).
 2. 200 ms platform latency with a per-account minimum gap: total time against the theoretical
    minimum ((posts per account − 1) × gap + latency).
 """
@@ -171,8 +173,8 @@ _CLAIM = (
     "AND (due.expires_at IS NULL OR due.expires_at > ?) "
     "AND (due.account_id NOT IN (SELECT channel_account.id FROM channel_account "
     "WHERE channel_account.status != ?)) "
-    'AND ((? || due.account_id) NOT IN (SELECT rate_limit."key" FROM rate_limit '
-    "WHERE rate_limit.next_allowed_at > ?)) "
+    'AND (due.account_id NOT IN (SELECT substr(rate_limit."key", ?) AS substr_1 FROM rate_limit '
+    'WHERE substr(rate_limit."key", ?, ?) = ? AND rate_limit.next_allowed_at > ?)) '
     "AND NOT (EXISTS (SELECT * FROM withdrawal WHERE withdrawal.delivery_id = due.id)) "
     "ORDER BY due.priority DESC, due.due_at, due.id LIMIT ? OFFSET ?) "
     "RETURNING id, post_id, article_id, unit_code, account_id, platform, state, attempt, "
@@ -220,8 +222,9 @@ def bare_rate(template: Path, n: int) -> float:
     """The floor: the worker's own SQL and transactions straight through the sqlite3 module,
     on a connection set up as the engine sets its own (WAL, synchronous=NORMAL, foreign
     keys): per claim the pause and held-platform reads and the claim of 50 (one
-    transaction), then per delivery `sending` + attempt row (one commit) and `sent` +
-    attempt outcome (one commit). No worker, no channel, no SQLAlchemy, no asyncio."""
+    transaction), then the worker's group commits: the 50 `sending` marks + attempt rows
+    (one commit) and the 50 `sent` + attempt outcomes (one commit), each row fenced and
+    checked on its own. No worker, no channel, no SQLAlchemy, no asyncio."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "b.db"
         shutil.copyfile(template, path)
@@ -240,35 +243,40 @@ def bare_rate(template: Path, n: int) -> float:
             db.execute(_HELD_PLATFORMS, ("platform:%", t_now)).fetchall()
             lease_until = _sqlite_time(now + timedelta(seconds=60))
             claim = ("claimed", 1, "b", lease_until, t_now, "pending", "retry_wait", t_now, t_now)
-            rows = db.execute(_CLAIM, (*claim, "active", "account:", t_now, 50, 0)).fetchall()
+            held = (9, 1, 8, "account:", t_now)
+            rows = db.execute(_CLAIM, (*claim, "active", *held, 50, 0)).fetchall()
             db.execute("COMMIT")
             if not rows:
                 break
+            # The worker's group commits: one transaction for the batch's `sending` marks
+            # and attempt rows, one for their outcomes, each row fenced on its own.
+            now = datetime.now(UTC)
+            t_now = _sqlite_time(now)
+            lease_until = _sqlite_time(now + timedelta(seconds=60))
+            fence = ("claimed", t_now)
+            db.execute("BEGIN IMMEDIATE")
             for row in rows:
                 delivery_id, attempt, payload = row[0], row[7], row[10]
                 body_hash = hashlib.sha256(payload.encode()).hexdigest()
-                now = datetime.now(UTC)
-                t_now = _sqlite_time(now)
-                db.execute("BEGIN IMMEDIATE")
-                lease_until = _sqlite_time(now + timedelta(seconds=60))
-                fence = ("claimed", t_now)
                 changed = db.execute(
                     _MARK_SENDING,
                     ("sending", lease_until, body_hash, t_now, delivery_id, "b", attempt, *fence),
                 ).rowcount
                 assert changed == 1
                 db.execute(_INSERT_ATTEMPT, (delivery_id, attempt, "b", t_now, "sending"))
-                db.execute("COMMIT")
+            db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                delivery_id, attempt = row[0], row[7]
                 t_now = _sqlite_time(datetime.now(UTC))
-                db.execute("BEGIN IMMEDIATE")
                 sent = ("sent", None, "r", None, None, None, t_now, t_now)
                 changed = db.execute(
                     _MARK_SENT, (*sent, delivery_id, "b", attempt, "sending")
                 ).rowcount
                 assert changed == 1
                 db.execute(_FINISH_ATTEMPT, (t_now, "sent", "r", delivery_id, attempt))
-                db.execute("COMMIT")
                 done += 1
+            db.execute("COMMIT")
         elapsed = time.perf_counter() - started
         db.close()
     assert done == n

@@ -301,9 +301,12 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     last = _last_converted
     if value is last[0]:
         return last[1]
-    if value.tzinfo is None:
+    if value.tzinfo is UTC:  # the clock's own times: the text without its "+00:00"
+        text = value.isoformat(" ", "microseconds")[:26]
+    elif value.tzinfo is None:
         raise ValueError("naive datetime refused: store timezone-aware times only")
-    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    else:
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     _last_converted = (value, text)
     return text
 
@@ -423,9 +426,15 @@ def _conditions(
         return conditions
     if held_platforms:
         conditions.append(table.c.platform.not_in(held_platforms))
+    # The held accounts' ids are cut out of their keys once per claim, rather than a key
+    # built for every due row ('account:' || account_id): a fifth of the claim's time.
+    prefix = account_key("")
     conditions.append(
-        (sa.literal("account:") + table.c.account_id).not_in(
-            sa.select(LIMIT.c.key).where(LIMIT.c.next_allowed_at > now)
+        table.c.account_id.not_in(
+            sa.select(sa.func.substr(LIMIT.c.key, len(prefix) + 1)).where(
+                sa.func.substr(LIMIT.c.key, 1, len(prefix)) == prefix,
+                LIMIT.c.next_allowed_at > now,
+            )
         )
     )
     return conditions
