@@ -22,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy.exc
 
@@ -129,6 +129,38 @@ class _Ready:
     marked_at: datetime  # when `sending` was committed: the stall check counts from here
 
 
+class _Started:
+    """A channel's send coroutine already run to its first wait (in the task that awaits
+    it), awaited to its end: what `await` does, with the first step taken apart so that the
+    worker knows the request is under way (the `during_call` fault point) without a second
+    task per call, and a call answered without waiting costs no turn of the event loop."""
+
+    __slots__ = ("call", "first")
+
+    def __init__(self, call: Coroutine[Any, Any, Receipt], first: Any) -> None:
+        self.call = call
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Receipt]:
+        call, waiting_on = self.call, self.first
+        while True:
+            try:
+                given = yield waiting_on
+            except GeneratorExit:
+                call.close()
+                raise
+            except BaseException as error:  # cancellation, a timeout: passed on to the call
+                try:
+                    waiting_on = call.throw(error)
+                except StopIteration as done:
+                    return cast(Receipt, done.value)
+            else:
+                try:
+                    waiting_on = call.send(given)
+                except StopIteration as done:
+                    return cast(Receipt, done.value)
+
+
 @dataclass
 class WorkerStats:
     claimed: int = 0
@@ -204,7 +236,9 @@ class Worker:
         if not going:
             [outcome] = settled
             return outcome
-        finish, outcome = await self._send(going[0])
+        ready = going[0]
+        step = self._begin_call(ready)
+        finish, outcome = await self._end_call(ready, step) if isinstance(step, _Started) else step
         if finish is None:
             self.stats.count(outcome.value)
             return outcome
@@ -291,51 +325,51 @@ class Worker:
         body_hash = channel.match_hash(payload)
         return _Ready(job, channel, account, credentials, payload, body_hash, now)
 
-    async def _send(self, ready: _Ready) -> tuple[Finish | None, Outcome]:
-        """The platform call of a delivery marked `sending`. Returns the outcome to record
-        (group-committed by the caller), or None with an outcome already written or final
-        (account stopped, lease lost)."""
+    def _begin_call(self, ready: _Ready) -> _Started | tuple[Finish | None, Outcome]:
+        """Start the platform call of a delivery marked `sending`, running the channel up to
+        its first wait. An answer without a wait (an error raised at once, an instant
+        platform) is the outcome to record, with no task to schedule; otherwise the started
+        call, to be awaited by `_end_call`. None as the Finish: the outcome is already
+        written or final (account stopped, lease lost)."""
         job = ready.job
         if self.clock() >= ready.marked_at + timedelta(seconds=self.config.lease_margin_s):
             # Frozen (SIGSTOP, a long GC, a suspended VM) between the commit and the call:
             # the lease may be gone and the sweeper may have handed this post on. Do not call.
             log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)
             return None, Outcome.LOST_LEASE
+        call = ready.channel.send(ready.account, ready.credentials, ready.payload)
         try:
-            receipt = await self._call(
-                ready.channel, ready.account, ready.credentials, ready.payload
-            )
-        except SendError as error:
-            return self._failed(job, error)
-        except Exception as error:  # timeout, reset, a bug in a plugin: it may have gone out
-            log.warning("delivery %s: call ended without an answer: %r", job.id, error)
-            message = f"{type(error).__name__}: {error}"
-            finish = Finish(
-                job, DeliveryState.UNKNOWN, "unknown_outcome", self.clock(), error=message
-            )
-            return finish, Outcome.UNKNOWN
+            first = call.send(None)
+        except StopIteration as done:
+            self.fault(DURING_CALL)
+            return self._answered(job, done.value)
+        except Exception as error:
+            self.fault(DURING_CALL)
+            return self._no_answer(job, error)
+        self.fault(DURING_CALL)  # the request is under way
+        return _Started(call, first)
+
+    async def _end_call(self, ready: _Ready, call: _Started) -> tuple[Finish | None, Outcome]:
+        """Wait for a started call's answer, within the request timeout."""
+        try:
+            async with asyncio.timeout(self.config.request_timeout_s):
+                receipt = await call
+        except Exception as error:
+            return self._no_answer(ready.job, error)
+        return self._answered(ready.job, receipt)
+
+    def _answered(self, job: Job, receipt: Receipt) -> tuple[Finish, Outcome]:
         self.fault(AFTER_ACCEPT)
         return Finish(job, DeliveryState.SENT, "sent", self.clock(), receipt), Outcome.SENT
 
-    async def _call(
-        self,
-        channel: Channel,
-        account: ChannelAccount,
-        credentials: Credentials,
-        payload: Mapping[str, Any],
-    ) -> Receipt:
-        call = asyncio.ensure_future(channel.send(account, credentials, payload))
-        try:
-            await asyncio.sleep(0)  # let the request start
-            self.fault(DURING_CALL)
-            if call.done():  # answered at once: nothing to wait for, no deadline to set
-                return call.result()
-            # A deadline on this task rather than wait_for's extra future and wake-up.
-            async with asyncio.timeout(self.config.request_timeout_s):
-                return await call
-        finally:
-            if not call.done():
-                call.cancel()
+    def _no_answer(self, job: Job, error: Exception) -> tuple[Finish | None, Outcome]:
+        if isinstance(error, SendError):
+            return self._failed(job, error)
+        # Timeout, reset, a bug in a plugin: it may have gone out.
+        log.warning("delivery %s: call ended without an answer: %r", job.id, error)
+        message = f"{type(error).__name__}: {error}"
+        finish = Finish(job, DeliveryState.UNKNOWN, "unknown_outcome", self.clock(), error=message)
+        return finish, Outcome.UNKNOWN
 
     def _failed(self, job: Job, error: SendError) -> tuple[Finish | None, Outcome]:
         store = self.store
@@ -424,23 +458,44 @@ class Worker:
             self.stats.database_errors += 1
             log.warning("withdrawal %s: database error, left to the sweeper: %s", job.id, error)
 
+    def _launch(self, going: list[_Ready], inflight: set[asyncio.Task[None]]) -> None:
+        """Start the calls of a group just marked `sending`, one task each: the whole call
+        runs in its task (a channel's timeouts and cancel scopes belong to the task that
+        entered them)."""
+        self._calls_in_flight += len(going)
+        for ready in going:
+            task = asyncio.create_task(self._send_in_group(ready))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+
     async def _send_in_group(self, ready: _Ready) -> None:
         """One call of a launched group; its outcome joins the next outcome commit."""
         try:
-            finish, outcome = await self._send(ready)
+            step = self._begin_call(ready)
+            if isinstance(step, _Started):
+                step = await self._end_call(ready, step)
+            self._record(*step)
         except sqlalchemy.exc.DBAPIError as error:
-            # A hold, retry count or account stop could not be written: the row stays
-            # `sending`, and the sweeper turns it into unknown, never into a blind resend.
-            self.stats.database_errors += 1
-            log.warning("delivery %s: database error, left to the sweeper: %s", ready.job.id, error)
-            finish = None
-            outcome = None
+            self._database_error(ready, error)
         finally:
             self._calls_in_flight -= 1
-        if finish is not None and outcome is not None:
-            self._outcomes.append((finish, outcome))
-        elif outcome is not None:
+        self._flush_when_due()
+
+    def _database_error(self, ready: _Ready, error: sqlalchemy.exc.DBAPIError) -> None:
+        # A hold, retry count or account stop could not be written: the row stays `sending`,
+        # and the sweeper turns it into unknown, never into a blind resend.
+        self.stats.database_errors += 1
+        log.warning("delivery %s: database error, left to the sweeper: %s", ready.job.id, error)
+
+    def _record(self, finish: Finish | None, outcome: Outcome) -> None:
+        if finish is None:
             self.stats.count(outcome.value)
+        else:
+            self._outcomes.append((finish, outcome))
+
+    def _flush_when_due(self) -> None:
+        """Write the waiting outcomes now if no call is left in flight or enough are
+        waiting; otherwise at most `outcome_flush_s` after the first one came back."""
         if self._calls_in_flight == 0 or len(self._outcomes) >= self.config.outcome_flush_rows:
             self._flush()
         elif self._outcomes and self._flush_timer is None:
@@ -508,11 +563,7 @@ class Worker:
                 task = asyncio.create_task(self._guarded(withdrawal))
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
-            self._calls_in_flight += len(going)
-            for ready in going:
-                task = asyncio.create_task(self._send_in_group(ready))
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
+            self._launch(going, inflight)
             if withdrawals or deliveries:
                 await asyncio.sleep(0)
                 continue
