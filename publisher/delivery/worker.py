@@ -205,6 +205,7 @@ class Worker:
         # Group commit of outcomes (`_send_in_group`, `_flush`).
         self._outcomes: list[tuple[Finish, Outcome]] = []
         self._calls_in_flight = 0
+        self._withdrawals_in_flight = 0
         self._flush_timer: asyncio.TimerHandle | None = None
         # Recalls: the same process takes sent posts back (publisher/delivery/withdraw.py).
         self.withdrawals = withdrawals
@@ -457,6 +458,8 @@ class Worker:
             # The row keeps its state; the sweeper gives an abandoned lease back.
             self.stats.database_errors += 1
             log.warning("withdrawal %s: database error, left to the sweeper: %s", job.id, error)
+        finally:
+            self._withdrawals_in_flight -= 1
 
     def _launch(self, going: list[_Ready], inflight: set[asyncio.Task[None]]) -> None:
         """Start the calls of a group just marked `sending`, one task each: the whole call
@@ -535,7 +538,9 @@ class Worker:
                 if loop.time() >= next_sweep:
                     await self.housekeeping()
                     next_sweep = loop.time() + config.sweep_every_s
-                free = min(config.concurrency - len(inflight), config.batch)
+                # Counted as each call ends (a task's done callbacks come a turn later).
+                busy = self._calls_in_flight + self._withdrawals_in_flight
+                free = min(config.concurrency - busy, config.batch)
                 # Withdrawals first: a recall is taken back before anything new goes out.
                 withdrawals: list[WithdrawalJob] = []
                 if self.withdrawals is not None and free > 0:
@@ -559,6 +564,7 @@ class Worker:
                 log.warning("database unreachable, trying again: %s", error)
                 await asyncio.sleep(config.db_retry_s)
                 continue
+            self._withdrawals_in_flight += len(withdrawals)
             for withdrawal in withdrawals:
                 task = asyncio.create_task(self._guarded(withdrawal))
                 inflight.add(task)

@@ -333,6 +333,7 @@ class _DriverStatement:
     # Rows it returns (SELECT, RETURNING): per column the name and the type's own result
     # conversion, as SQLAlchemy applies it.
     columns: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
+    times: tuple[bool, ...] = ()  # per column: a UTCDateTime (its conversions can be shared)
 
     @classmethod
     def of(cls, statement: sa.ClauseElement, dialect: sa.Dialect) -> _DriverStatement:
@@ -363,17 +364,27 @@ class _DriverStatement:
             (column.keyname, column.type._cached_result_processor(dialect, None))
             for column in compiled._result_columns
         )
-        return cls(compiled.string, tuple(slots), columns)
+        times = tuple(isinstance(c.type, UTCDateTime) for c in compiled._result_columns)
+        return cls(compiled.string, tuple(slots), columns, times)
 
     def mappings(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        # Times repeat down a claim (one lease, one enqueue time): a text already converted
+        # in this call is not parsed again (datetimes are immutable, so one can be shared).
+        times: dict[Any, Any] = {}
         converted = []
         for row in rows:
-            converted.append(
-                {
-                    name: process(value) if process is not None else value
-                    for (name, process), value in zip(self.columns, row, strict=True)
-                }
-            )
+            one = {}
+            for (name, process), value, is_time in zip(self.columns, row, self.times, strict=True):
+                if process is None:
+                    one[name] = value
+                elif is_time:
+                    known = times.get(value, times)
+                    if known is times:
+                        known = times[value] = process(value)
+                    one[name] = known
+                else:
+                    one[name] = process(value)
+            converted.append(one)
         return converted
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
