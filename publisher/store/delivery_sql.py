@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -334,6 +334,19 @@ class _DriverStatement:
     # conversion, as SQLAlchemy applies it.
     columns: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
     times: tuple[bool, ...] = ()  # per column: a UTCDateTime (its conversions can be shared)
+    # `slots` taken apart for `parameters`: names and defaults in order, and only the
+    # positions that have a conversion.
+    _names: tuple[str, ...] = field(init=False)
+    _defaults: tuple[Any, ...] = field(init=False)
+    _conversions: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_names", tuple(name for name, _, _ in self.slots))
+        object.__setattr__(self, "_defaults", tuple(default for _, default, _ in self.slots))
+        conversions = tuple(
+            (i, process) for i, (_, _, process) in enumerate(self.slots) if process is not None
+        )
+        object.__setattr__(self, "_conversions", conversions)
 
     @classmethod
     def of(cls, statement: sa.ClauseElement, dialect: sa.Dialect) -> _DriverStatement:
@@ -389,13 +402,10 @@ class _DriverStatement:
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         # Every value goes through its processor, None included, exactly as SQLAlchemy does.
-        get = given.get
-        return tuple(
-            [
-                get(name, default) if process is None else process(get(name, default))
-                for name, default, process in self.slots
-            ]
-        )
+        values = list(map(given.get, self._names, self._defaults))
+        for i, process in self._conversions:
+            values[i] = process(values[i])
+        return tuple(values)
 
 
 _ACTIVE_PAUSES = sa.select(PAUSE).where(
@@ -560,6 +570,18 @@ class SqlDeliveryStore:
             if connection.in_transaction:
                 connection.rollback()
             raise
+
+    def driver_read(self, statement: _DriverStatement, given: Mapping[str, Any]) -> list[Any]:
+        """SQLite only: one read on this thread's held connection, outside any transaction
+        (its own snapshot), every row fetched so no read stays open. For the questions a
+        worker asks every round, where a pool checkout cost more than the query."""
+        _, cursor = self._held_connection()
+        params = statement.parameters(given)
+        try:
+            return cursor.execute(statement.sql, params).fetchall()
+        except sqlite3.Error as error:
+            self.release_connection(invalidate=True)
+            raise sa.exc.DBAPIError.instance(statement.sql, params, error, sqlite3.Error) from error
 
     def _held_connection(self) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
         """This thread's pooled connection for the hot path, kept checked out between
