@@ -126,7 +126,9 @@ class _Ready:
     credentials: Credentials
     payload: Mapping[str, Any]
     body_hash: str
-    marked_at: datetime  # when `sending` was committed: the stall check counts from here
+    # `sending` commit time + lease margin: a worker still before its call by then has
+    # stalled, and does not call.
+    stall_at: datetime
 
 
 class _Started:
@@ -255,11 +257,12 @@ class Worker:
         (counted). With `keep_going`, a database error on one delivery's preparation leaves
         that one `claimed` (the sweeper gives it back) and the others go on."""
         now = self.clock()
+        stall_at = now + timedelta(seconds=self.config.lease_margin_s)
         ready: list[_Ready] = []
         settled: list[Outcome] = []
         for job in jobs:
             try:
-                got = self._prepare(job, now)
+                got = self._prepare(job, now, stall_at)
             except sqlalchemy.exc.DBAPIError as error:
                 if not keep_going:
                     raise
@@ -289,7 +292,7 @@ class Worker:
             self.fault(AFTER_SENDING)  # every mark is committed, no call has started
         return going, settled
 
-    def _prepare(self, job: Job, now: datetime) -> _Ready | Outcome:
+    def _prepare(self, job: Job, now: datetime, stall_at: datetime) -> _Ready | Outcome:
         """Everything before `sending`: deadline, plugin and account, rate-limit slots,
         payload, credentials. Returns what the call needs, or the outcome (already written)
         of a delivery that does not go now."""
@@ -324,7 +327,7 @@ class Worker:
             return Outcome.NO_CREDENTIALS
         # The channel's own hash: one it can recompute from what the platform gives back.
         body_hash = channel.match_hash(payload)
-        return _Ready(job, channel, account, credentials, payload, body_hash, now)
+        return _Ready(job, channel, account, credentials, payload, body_hash, stall_at)
 
     def _begin_call(self, ready: _Ready) -> _Started | tuple[Finish | None, Outcome]:
         """Start the platform call of a delivery marked `sending`, running the channel up to
@@ -333,7 +336,7 @@ class Worker:
         call, to be awaited by `_end_call`. None as the Finish: the outcome is already
         written or final (account stopped, lease lost)."""
         job = ready.job
-        if self.clock() >= ready.marked_at + timedelta(seconds=self.config.lease_margin_s):
+        if self.clock() >= ready.stall_at:
             # Frozen (SIGSTOP, a long GC, a suspended VM) between the commit and the call:
             # the lease may be gone and the sweeper may have handed this post on. Do not call.
             log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)

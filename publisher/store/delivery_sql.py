@@ -322,6 +322,10 @@ def _bind_processor(type_: Any, dialect: sa.Dialect) -> Callable[[Any], Any] | N
     return cast(Callable[[Any], Any] | None, adapted.bind_processor(dialect))
 
 
+# What `driver_write`'s run takes: one parameter set, or a list of them (executemany).
+_Given = Mapping[str, Any] | list[Mapping[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class _DriverStatement:
     """A statement compiled once for SQLite: its SQL text, and per positional parameter the
@@ -543,20 +547,25 @@ class SqlDeliveryStore:
                 yield conn
 
     @contextmanager
-    def driver_write(self) -> Iterator[Callable[[_DriverStatement, Mapping[str, Any]], Any]]:
+    def driver_write(self) -> Iterator[Callable[[_DriverStatement, _Given], Any]]:
         """SQLite only: the same short BEGIN IMMEDIATE … COMMIT transaction as `write`, with
         the prepared statements run straight on this thread's driver connection. Yields
-        `run(statement, parameters) -> the driver's cursor` (rowcount, fetchall). Driver
+        `run(statement, parameters) -> the driver's cursor` (rowcount, fetchall); given a
+        list of parameter sets, it runs the statement once per set (executemany). Driver
         errors come out as SQLAlchemy's DBAPIError, as they would from `write`."""
         connection, cursor = self._held_connection()
         sql = "BEGIN IMMEDIATE"
-        params: tuple[Any, ...] = ()
+        params: Any = ()
         try:
             cursor.execute(sql)
 
-            def run(statement: _DriverStatement, given: Mapping[str, Any]) -> Any:
+            def run(statement: _DriverStatement, given: _Given) -> Any:
                 nonlocal sql, params
-                sql, params = statement.sql, statement.parameters(given)
+                sql = statement.sql
+                if isinstance(given, list):
+                    params = [statement.parameters(one) for one in given]
+                    return cursor.executemany(sql, params)
+                params = statement.parameters(given)
                 return cursor.execute(sql, params)
 
             yield run
@@ -842,8 +851,8 @@ class SqlDeliveryStore:
                 "a_started": now,
             }
             name = "mark_sending_same_body" if same_body else "mark_sending"
-            steps.append((name, values, "insert_attempt", attempt))
-        return self._fenced_group(steps)
+            steps.append((name, values, attempt))
+        return self._fenced_group(steps, "insert_attempt")
 
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
         return self.finish_many([Finish(job, DeliveryState.SENT, "sent", now, receipt)])[0]
@@ -893,32 +902,38 @@ class SqlDeliveryStore:
                 "a_outcome": finish.kind,
                 "a_detail": detail,
             }
-            steps.append((_FINISH_STATEMENT[finish.state], values, "finish_attempt", attempt))
-        return self._fenced_group(steps)
+            steps.append((_FINISH_STATEMENT[finish.state], values, attempt))
+        return self._fenced_group(steps, "finish_attempt")
 
     def _fenced_group(
-        self, steps: Sequence[tuple[str, dict[str, Any], str, dict[str, Any]]]
+        self, steps: Sequence[tuple[str, dict[str, Any], dict[str, Any]]], attempt_statement: str
     ) -> list[bool]:
         """In one transaction, per step: the fenced write, then (only where the fence held)
         its attempt-row write. Returns per step whether the fence held."""
         if not steps:
             return []
         done: list[bool] = []
+        held: list[Mapping[str, Any]] = []
         if self.is_sqlite:
             driver = self._driver
             with self.driver_write() as run:
-                for name, values, attempt_name, attempt in steps:
+                for name, values, attempt in steps:
                     ok = run(driver[name], values).rowcount == 1
                     if ok:
-                        run(driver[attempt_name], attempt)
+                        held.append(attempt)
                     done.append(ok)
+                # The attempt rows of the rows whose fence held, in one executemany.
+                if held:
+                    run(driver[attempt_statement], held)
             return done
         with self.write() as conn:
-            for name, values, attempt_name, attempt in steps:
+            for name, values, attempt in steps:
                 ok = conn.execute(_FENCED[name], values).rowcount == 1
                 if ok:
-                    conn.execute(_FENCED[attempt_name], attempt)
+                    held.append(attempt)
                 done.append(ok)
+            if held:
+                conn.execute(_FENCED[attempt_statement], held)
         return done
 
     def mark_final(
