@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -161,6 +161,10 @@ class _Started:
                     waiting_on = call.send(given)
                 except StopIteration as done:
                     return cast(Receipt, done.value)
+
+
+async def _awaiting(awaitable: Awaitable[Receipt]) -> Receipt:
+    return await awaitable
 
 
 @dataclass
@@ -342,6 +346,8 @@ class Worker:
             log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)
             return None, Outcome.LOST_LEASE
         call = ready.channel.send(ready.account, ready.credentials, ready.payload)
+        if not isinstance(call, Coroutine):  # an awaitable that is not a coroutine
+            call = _awaiting(call)
         try:
             first = call.send(None)
         except StopIteration as done:
@@ -526,12 +532,6 @@ class Worker:
             log.warning("%d outcomes not recorded, left to the sweeper: %s", len(waiting), error)
 
     async def run(self, until_idle: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
-        try:
-            return await self._run(until_idle, stop)
-        finally:
-            self._flush()  # whatever ended the loop, the outcomes already known are written
-
-    async def _run(self, until_idle: bool, stop: asyncio.Event | None) -> WorkerStats:
         config = self.config
         inflight: set[asyncio.Task[None]] = set()
         loop = asyncio.get_running_loop()
@@ -597,4 +597,5 @@ class Worker:
             await asyncio.sleep(config.poll_s)
         if inflight:
             await asyncio.gather(*inflight, return_exceptions=True)
+        self._flush()  # the last call to end has written them; this only drops a spare timer
         return self.stats

@@ -291,3 +291,74 @@ async def test_outcomes_are_written_within_the_flush_bounds(
     assert channel.seen == seen
     assert stats.outcomes == {"sent": 2}
     assert [state for state, _, _ in rows(harness).values()] == ["sent", "sent"]
+
+
+class WaitingChannel(Channel):
+    """Answers after its own waits: `kind` says how (see the test below)."""
+
+    platform: ClassVar[Platform] = Platform.FACEBOOK
+    display_name: ClassVar[str] = "waiting"
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(http=None, base_url="fake://")  # type: ignore[arg-type]
+        self.kind = kind
+        self.cancelled = 0
+
+    def adapt(self, article: Article, unit: Unit, template: Template) -> Adapted:
+        return Adapted({"message": article.title})
+
+    async def send(
+        self, account: ChannelAccount, credentials: Credentials, payload: Mapping[str, Any]
+    ) -> Receipt:
+        if self.kind == "own_timeout":
+            # A deadline of its own, entered before its first wait and left after the last:
+            # it must belong to the task the whole call runs in.
+            async with asyncio.timeout(5):
+                await asyncio.sleep(0.01)
+                await asyncio.sleep(0)
+        elif self.kind == "too_slow":
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return Receipt(remote_id=f"r-{account.id}")
+
+
+class FutureChannel(WaitingChannel):
+    def send(self, account, credentials, payload):  # type: ignore[override]
+        # An awaitable that is not a coroutine: a future answered a moment later.
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.01, future.set_result, Receipt("r-f"))
+        return future
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "outcomes"),
+    [
+        (WaitingChannel, "own_timeout", {"sent": 2}),
+        (WaitingChannel, "too_slow", {"unknown": 2}),
+        (FutureChannel, "future", {"sent": 2}),
+    ],
+)
+async def test_calls_that_wait_end_in_their_own_task_within_the_request_timeout(
+    harness,  # noqa: F811
+    make,
+    kind,
+    outcomes,
+):
+    harness.enqueue()
+    channel = make(kind)
+    w = Worker(
+        harness.store,
+        {"facebook": channel},
+        harness.accounts.get,
+        lambda a: Credentials("t"),
+        WorkerConfig(owner="w", request_timeout_s=0.2, lease_margin_s=5),
+        clock=lambda: T0,
+    )
+    stats = await w.run(stop=_stop_when(lambda: w.stats.claimed >= 2 and w._calls_in_flight == 0))
+    assert stats.outcomes == outcomes
+    if channel.kind == "too_slow":
+        assert channel.cancelled == 2  # the timeout reached the call itself
+        assert {state for state, _, _ in rows(harness).values()} == {"unknown"}
