@@ -286,28 +286,31 @@ _DATETIME_TEXT = (
 )
 
 
-_last_converted: tuple[datetime | None, str | None] = (None, None)
+# Recent conversions, by time value: within a group the same few times (now, the lease end,
+# each outcome's time) are bound several times each. Equal aware datetimes are the same
+# instant, so they have the same UTC text; naive ones are refused before they get here.
+_converted: dict[datetime, str] = {}
 
 
 def _sqlite_utc_text(value: datetime | None) -> str | None:
     """UTCDateTime's bind conversion followed by SQLite DATETIME's, in one step: the same
     refusal of naive times and the same text (tests/delivery/test_driver_statements.py
-    compares them), at a third of the cost of the two processors chained. The same `now`
-    object is bound three or four times per transaction: the last one converted is kept (with
-    a reference, so its identity cannot be reused; datetimes are immutable)."""
-    global _last_converted
+    compares them), at a third of the cost of the two processors chained, and a recent
+    time's text is not worked out again."""
     if value is None:
         return None
-    last = _last_converted
-    if value is last[0]:
-        return last[1]
+    text = _converted.get(value)
+    if text is not None:
+        return text
     if value.tzinfo is UTC:  # the clock's own times: the text without its "+00:00"
         text = value.isoformat(" ", "microseconds")[:26]
     elif value.tzinfo is None:
         raise ValueError("naive datetime refused: store timezone-aware times only")
     else:
         text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    _last_converted = (value, text)
+    if len(_converted) >= 64:
+        _converted.clear()
+    _converted[value] = text
     return text
 
 
