@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -124,6 +124,11 @@ def account_key(account_id: str) -> str:
 
 def platform_key(platform: str) -> str:
     return f"platform:{platform}"
+
+
+# The claim builds Jobs from its RETURNING rows by position.
+assert tuple(c.name for c in JOB_COLUMNS) == tuple(f.name for f in fields(Job))
+assert fields(Job)[6].name == "state"
 
 
 def _job(m: Mapping[Any, Any]) -> Job:
@@ -388,22 +393,28 @@ class _DriverStatement:
         return cls(compiled.string, tuple(slots), columns, times)
 
     def mappings(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        names = [name for name, _ in self.columns]
+        return [dict(zip(names, values, strict=True)) for values in self.values(rows)]
+
+    def values(self, rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+        """The rows' values in column order, each through its type's result conversion."""
         # Times repeat down a claim (one lease, one enqueue time): a text already converted
         # in this call is not parsed again (datetimes are immutable, so one can be shared).
         times: dict[Any, Any] = {}
         converted = []
         for row in rows:
-            one = {}
-            for (name, process), value, is_time in zip(self.columns, row, self.times, strict=True):
+            one = list(row)
+            for i, ((_, process), is_time) in enumerate(zip(self.columns, self.times, strict=True)):
                 if process is None:
-                    one[name] = value
-                elif is_time:
+                    continue
+                value = one[i]
+                if is_time:
                     known = times.get(value, times)
                     if known is times:
                         known = times[value] = process(value)
-                    one[name] = known
+                    one[i] = known
                 else:
-                    one[name] = process(value)
+                    one[i] = process(value)
             converted.append(one)
         return converted
 
@@ -754,7 +765,12 @@ class SqlDeliveryStore:
             few = (last or 0) <= FEW_WITHDRAWALS
             statement = self._claim_statement(pauses, held, limit, few)
             rows = run(statement, given).fetchall()
-        return [_job(m) for m in statement.mappings(rows)]
+        # JOB_COLUMNS are Job's fields in order (checked where they are defined).
+        jobs = []
+        for values in statement.values(rows):
+            values[6] = DeliveryState(values[6])
+            jobs.append(Job(*values))
+        return jobs
 
     def _claim_statement(
         self, pauses: list[Pause], held: list[str], limit: int, few_withdrawals: bool = False
