@@ -116,7 +116,7 @@ class WorkerConfig:
         return self.request_timeout_s + self.lease_margin_s
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ready:
     """A claimed delivery cleared to go: what its call needs."""
 
@@ -126,8 +126,8 @@ class _Ready:
     credentials: Credentials
     payload: Mapping[str, Any]
     body_hash: str
-    # `sending` commit time + lease margin: a worker still before its call by then has
-    # stalled, and does not call.
+    # The group's `sending` commit time + lease margin (set at that commit): a worker still
+    # before its call by then has stalled, and does not call.
     stall_at: datetime
 
 
@@ -261,12 +261,11 @@ class Worker:
         (counted). With `keep_going`, a database error on one delivery's preparation leaves
         that one `claimed` (the sweeper gives it back) and the others go on."""
         now = self.clock()
-        stall_at = now + timedelta(seconds=self.config.lease_margin_s)
         ready: list[_Ready] = []
         settled: list[Outcome] = []
         for job in jobs:
             try:
-                got = self._prepare(job, now, stall_at)
+                got = self._prepare(job, now)
             except sqlalchemy.exc.DBAPIError as error:
                 if not keep_going:
                     raise
@@ -281,12 +280,17 @@ class Worker:
                 ready.append(got)
         if not ready:
             return [], settled
+        # The commit's own time, not the group's start: getting 50 deliveries ready (slots,
+        # payloads, credentials) takes time that must not eat into their leases.
+        marked_at = self.clock()
         marked = self.store.mark_sending_many(
-            [Sending(r.job, r.body_hash, r.payload) for r in ready], now, self.config.lease_s
+            [Sending(r.job, r.body_hash, r.payload) for r in ready], marked_at, self.config.lease_s
         )
+        stall_at = marked_at + timedelta(seconds=self.config.lease_margin_s)
         going = []
         for one, ok in zip(ready, marked, strict=True):
             if ok:
+                one.stall_at = stall_at
                 going.append(one)
             else:
                 log.warning("delivery %s: lease lost before sending; not sent", one.job.id)
@@ -296,7 +300,7 @@ class Worker:
             self.fault(AFTER_SENDING)  # every mark is committed, no call has started
         return going, settled
 
-    def _prepare(self, job: Job, now: datetime, stall_at: datetime) -> _Ready | Outcome:
+    def _prepare(self, job: Job, now: datetime) -> _Ready | Outcome:
         """Everything before `sending`: deadline, plugin and account, rate-limit slots,
         payload, credentials. Returns what the call needs, or the outcome (already written)
         of a delivery that does not go now."""
@@ -331,7 +335,7 @@ class Worker:
             return Outcome.NO_CREDENTIALS
         # The channel's own hash: one it can recompute from what the platform gives back.
         body_hash = channel.match_hash(payload)
-        return _Ready(job, channel, account, credentials, payload, body_hash, stall_at)
+        return _Ready(job, channel, account, credentials, payload, body_hash, stall_at=now)
 
     def _begin_call(self, ready: _Ready) -> _Started | tuple[Finish | None, Outcome]:
         """Start the platform call of a delivery marked `sending`, running the channel up to

@@ -362,3 +362,28 @@ async def test_calls_that_wait_end_in_their_own_task_within_the_request_timeout(
     if channel.kind == "too_slow":
         assert channel.cancelled == 2  # the timeout reached the call itself
         assert {state for state, _, _ in rows(harness).values()} == {"unknown"}
+
+
+async def test_a_slow_group_preparation_does_not_count_against_the_calls(harness):  # noqa: F811
+    """Getting a group ready (slots, payloads, credentials) can take longer than the lease
+    margin on a busy machine: the stall check counts from the group's `sending` commit."""
+    harness.enqueue()
+    harness.enqueue()
+    clock = {"now": T0}
+
+    def slow_prepare(job: Job) -> Mapping[str, Any]:
+        clock["now"] += timedelta(seconds=0.6)  # four of them: past the 1 s margin
+        assert job.payload is not None
+        return job.payload
+
+    w = Worker(
+        harness.store,
+        {"facebook": WaitingChannel("instant")},
+        harness.accounts.get,
+        lambda a: Credentials("t"),
+        WorkerConfig(owner="w", request_timeout_s=5, lease_margin_s=1, batch=10, concurrency=10),
+        prepare=slow_prepare,
+        clock=lambda: clock["now"],
+    )
+    stats = await w.run(stop=_stop_when(lambda: w.stats.claimed >= 4 and w._calls_in_flight == 0))
+    assert stats.outcomes == {"sent": 4}
