@@ -344,10 +344,13 @@ class Worker:
         call, to be awaited by `_end_call`. None as the Finish: the outcome is already
         written or final (account stopped, lease lost)."""
         job = ready.job
-        if self.clock() >= ready.stall_at:
-            # Frozen (SIGSTOP, a long GC, a suspended VM) between the commit and the call:
-            # the lease may be gone and the sweeper may have handed this post on. Do not call.
-            log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)
+        # Late in its group, or frozen (SIGSTOP, a long GC, a suspended VM) since the commit:
+        # the lease may not outlast the call. Call only with a fresh lease, which is refused
+        # once the lease is over or the sweeper has handed this post on.
+        if self.clock() >= ready.stall_at and not self.store.extend_sending(
+            job, self.clock(), self.config.lease_s
+        ):
+            log.warning("delivery %s: stalled before the call; left to the sweeper", job.id)
             return None, Outcome.LOST_LEASE
         call = ready.channel.send(ready.account, ready.credentials, ready.payload)
         if not isinstance(call, Coroutine):  # an awaitable that is not a coroutine

@@ -197,6 +197,15 @@ class MemoryDeliveryStore:
     def _finish(self, job: Job, outcome: str) -> None:
         self.attempts[(job.id, job.attempt)] = outcome
 
+    def extend_sending(self, job: Job, now: datetime, lease_s: float) -> bool:
+        with self._lock:
+            row = self._fenced(job, DeliveryState.SENDING)
+            if row is None or row.lease_until is None or row.lease_until < now:
+                return False
+            row.lease_until = now + timedelta(seconds=lease_s)
+            row.updated_at = now
+            return True
+
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
         return self.finish_many([Finish(job, DeliveryState.SENT, "sent", now, receipt)])[0]
 

@@ -895,6 +895,17 @@ class SqlDeliveryStore:
             steps.append((name, values, attempt))
         return self._fenced_group(steps, "insert_attempt")
 
+    def extend_sending(self, job: Job, now: datetime, lease_s: float) -> bool:
+        """A fresh lease for a `sending` row whose call has not started yet (late in its
+        group): refused once the lease is over or the row is no longer this worker's."""
+        with self.write() as conn:
+            result = conn.execute(
+                sa.update(D)
+                .where(self._fence(job, DeliveryState.SENDING), D.c.lease_until >= now)
+                .values(lease_until=now + timedelta(seconds=lease_s), updated_at=now)
+            )
+            return result.rowcount == 1
+
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
         return self.finish_many([Finish(job, DeliveryState.SENT, "sent", now, receipt)])[0]
 

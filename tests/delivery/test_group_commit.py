@@ -387,3 +387,41 @@ async def test_a_slow_group_preparation_does_not_count_against_the_calls(harness
     )
     stats = await w.run(stop=_stop_when(lambda: w.stats.claimed >= 4 and w._calls_in_flight == 0))
     assert stats.outcomes == {"sent": 4}
+
+
+@pytest.mark.parametrize(
+    ("late_s", "outcomes", "called"), [(2, {"sent": 2}, 2), (7, {"lost_lease": 2}, 0)]
+)
+async def test_a_call_starting_late_goes_only_with_a_fresh_lease(
+    harness,  # noqa: F811
+    tmp_path,
+    late_s,
+    outcomes,
+    called,
+):
+    """Past the margin after the group's commit (late in a big group on a busy machine, or
+    frozen), a call goes only if the lease (5 s timeout + 1 s margin) can be renewed."""
+    harness.enqueue()
+    clock = {"now": T0}
+    seen = {"late": False}
+
+    def late(point: str) -> None:
+        if point == faults.AFTER_SENDING and not seen["late"]:
+            seen["late"] = True
+            clock["now"] += timedelta(seconds=late_s)
+
+    channel = LedgerChannel(Ledger(tmp_path / "l.db"))
+    w = Worker(
+        harness.store,
+        {"facebook": channel},
+        harness.accounts.get,
+        lambda a: Credentials("t"),
+        WorkerConfig(owner="w", request_timeout_s=5, lease_margin_s=1, batch=10, concurrency=10),
+        clock=lambda: clock["now"],
+        fault=late,
+    )
+    stats = await w.run(stop=_stop_when(lambda: w.stats.claimed >= 2 and w._calls_in_flight == 0))
+    assert stats.outcomes == outcomes
+    assert channel.calls == called
+    expected = "sent" if called else "sending"  # not called: the sweeper's, then reconcile's
+    assert [state for state, _, _ in rows(harness).values()] == [expected] * 2
