@@ -40,9 +40,47 @@ def _old_tone_pattern() -> str:
 _OLD_TONE_RE = re.compile(_old_tone_pattern())
 
 
+def _old_tone_hint_pattern() -> str:
+    """Where `_OLD_TONE_RE` matches, seen from the pair's second letter: that letter, the pair
+    behind it, no word character after it. A search for it finds something exactly when a
+    search for `_OLD_TONE_RE` does, but costs a third: it starts with one character class, so
+    the regex engine only stops at those (rarer) letters instead of trying every position.
+    """
+    by_first: dict[str, set[str]] = {}
+    for old in _OLD_TO_NEW_TONE:
+        by_first.setdefault(old[0], set()).update({old[1], old[1].upper()})
+    seconds = "".join(sorted(set().union(*by_first.values())))
+    pairs = "|".join(
+        "[" + first + first.upper() + "][" + "".join(sorted(s)) + "]"
+        for first, s in sorted(by_first.items())
+    )
+    return "[" + seconds + "](?<=" + pairs + r")(?!\w)"
+
+
+_OLD_TONE_HINT_RE = re.compile(_old_tone_hint_pattern())
+
+
 def nfc(text: str) -> str:
     """Normalise to NFC (decomposed input from cp1258 and old keyboards becomes composed)."""
     return unicodedata.normalize("NFC", text)
+
+
+def collapse_spaces(text: str) -> str:
+    """`" ".join(text.split())`: every run of white space one space, none at either end.
+
+    Most text is like that already, and checking is much cheaper than splitting it into
+    words: `str.isprintable()` is false for every white-space character except the space
+    itself (tests/unit/test_text.py goes through all of Unicode), so a printable text with no
+    double space and no space at either end is its own answer.
+    """
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
+
+
+def has_old_tone_style(text: str) -> bool:
+    """True when `unify_tone_style` would move a tone mark in `text` (taken as NFC)."""
+    return _OLD_TONE_HINT_RE.search(text) is not None
 
 
 def unify_tone_style(text: str) -> str:
@@ -59,7 +97,10 @@ def unify_tone_style(text: str) -> str:
             return new.upper()
         return new[0].upper() + new[1:] if found[0].isupper() else new
 
-    return _OLD_TONE_RE.sub(swap, nfc(text))
+    text = nfc(text)
+    if _OLD_TONE_HINT_RE.search(text) is None:  # the common case: nothing to swap
+        return text
+    return _OLD_TONE_RE.sub(swap, text)
 
 
 def strip_diacritics(text: str) -> str:
@@ -73,7 +114,8 @@ def matching_key(text: str) -> str:
 
     Diacritics are kept on purpose: "báo" (newspaper) and "bão" (storm) must not match.
     """
-    return " ".join(unify_tone_style(text).casefold().split())
+    # A line break is white space like any other here; as a space it needs no collapsing.
+    return collapse_spaces(unify_tone_style(text).casefold().replace("\n", " "))
 
 
 def utf16_length(text: str) -> int:

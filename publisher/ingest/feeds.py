@@ -230,63 +230,77 @@ def _atom_link(element: etree._Element, ns: str, base: str) -> str:
     return fallback
 
 
+# Atom entry children by full tag → what they are, per namespace (one dict lookup per child).
+_ATOM_DATES = ("published", "updated", "issued", "modified", "created")
+_ATOM_FIELDS = {
+    ns: {
+        f"{{{ns}}}{name}": name
+        for name in ("title", "id", "link", "summary", "content", "category", "author", *_ATOM_DATES)
+    }
+    for ns in (NS_ATOM, NS_ATOM03)
+}
+_MEDIA_PREFIX = "{" + NS_MEDIA  # (as a prefix: what follows is not checked for the "}")
+
+
 def _atom_entry(entry: etree._Element, ns: str, base: str) -> RawItem:
     own_base = entry.get(_XML_BASE)
     if own_base:
         base = absolute_url(own_base, base) or base
     item = RawItem()
-    prefix = len(ns) + 2  # "{ns}"
+    fields = _ATOM_FIELDS.get(ns) or {
+        f"{{{ns}}}{name}": name for name in _ATOM_FIELDS[NS_ATOM].values()
+    }
     dates: dict[str, str] = {}
-    links: list[etree._Element] = []
-    for child in entry:  # one pass, by local name
-        tag = child.tag
-        if not isinstance(tag, str):
+    links: list[tuple[str | None, etree._Element]] = []  # (rel, link)
+    for child in entry:  # one pass, by full tag
+        name = fields.get(child.tag)  # type: ignore[call-overload]
+        if name is None:
+            tag = child.tag
+            if isinstance(tag, str) and tag.startswith(_MEDIA_PREFIX):
+                if tag[len(NS_MEDIA) + 2 :] in ("content", "thumbnail"):
+                    _media_from_element(item, child, base)
+                elif tag.endswith("}group"):
+                    for media in child:
+                        _media_from_element(item, media, base)
             continue
-        if tag.startswith("{" + NS_MEDIA):
-            if tag[len(NS_MEDIA) + 2 :] in ("content", "thumbnail"):
-                _media_from_element(item, child, base)
-            elif tag.endswith("}group"):
-                for media in child:
-                    _media_from_element(item, media, base)
-            continue
-        if not tag.startswith("{" + ns + "}"):
-            continue
-        name = tag[prefix:]
         if name == "title":
             item.title, item.title_is_html = _atom_content(child, ns)
         elif name == "id":
             item.guid = _text(child)
         elif name == "link":
-            links.append(child)
+            links.append((child.get("rel"), child))
         elif name == "summary":
             summary, is_html = _atom_content(child, ns)
             item.summary_html = summary if is_html else _escape(summary)
         elif name == "content":
             content, is_html = _atom_content(child, ns)
             item.content_html = content if is_html else _escape(content)
-        elif name in ("published", "updated", "issued", "modified", "created"):
-            dates[name] = _text(child)
         elif name == "category":
             item.categories.append(child.get("term") or "")
         elif name == "author":
             author_name = child.find(f"{{{ns}}}name")
             item.author = _text(author_name)
+        else:  # one of the dates
+            dates[name] = _text(child)
     order = ("published", "updated") if ns == NS_ATOM else ("issued", "modified", "created")
-    item.published = next((dates[n] for n in order if dates.get(n)), "")
-    item.updated = dates.get(order[1], "")
+    if dates:
+        for date_name in order:
+            if dates.get(date_name):
+                item.published = dates[date_name]
+                break
+        item.updated = dates.get(order[1], "")
     item.link = _pick_atom_link(links, base)
-    for link in links:
-        if link.get("rel") == "enclosure":
+    for rel, link in links:
+        if rel == "enclosure":
             _media_from_element(item, link, base)
     item.guid = item.guid or item.link
     return item
 
 
-def _pick_atom_link(links: list[etree._Element], base: str) -> str:
+def _pick_atom_link(links: list[tuple[str | None, etree._Element]], base: str) -> str:
     fallback = ""
-    for link in links:
-        rel = link.get("rel", "alternate")
-        if rel != "alternate":
+    for rel, link in links:
+        if rel is not None and rel != "alternate":
             continue
         link_base = link.get(_XML_BASE)
         href = absolute_url(link.get("href"), absolute_url(link_base, base) if link_base else base)
@@ -376,7 +390,9 @@ def parse_feed(data: bytes, *, base_url: str = "", http_charset: str | None = No
     else:
         if not text.startswith("<"):
             raise IngestError("not a feed: the content is neither XML nor JSON")
-        root = parse_xml_text(text, what="feed")
+        # (UTF-8 bytes that start with the markup: the parser may read them directly)
+        plain_utf8 = decoded.encoding == "utf-8" and data[:1] == b"<"
+        root = parse_xml_text(text, what="feed", utf8=data if plain_utf8 else None)
         feed = parse_feed_tree(root, base_url)
     feed.encoding = decoded.encoding
     feed.note = decoded.note

@@ -11,11 +11,8 @@ from publisher.ingest.urls import canonical_url
 
 
 def keys_of(article: Article) -> DedupKeys:
-    return DedupKeys(
-        guid=article.guid,
-        canonical_url=canonical_url(article.url),
-        content_hash=article.content_hash,
-    )
+    # (guid, canonical URL, content hash: positional, it is called for every item polled)
+    return DedupKeys(article.guid, canonical_url(article.url), article.content_hash)
 
 
 @dataclass

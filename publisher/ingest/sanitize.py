@@ -15,7 +15,7 @@ import nh3
 from lxml import etree
 
 from publisher.ingest.urls import absolute_url
-from publisher.text import nfc
+from publisher.text import collapse_spaces, nfc
 
 ALLOWED_TAGS = frozenset(
     {
@@ -83,6 +83,17 @@ _LINK_REL = "noopener noreferrer"
 _TEXT_UNCHANGED_RE = re.compile(
     "[<>&\r\x00-\x08\x0b-\x1f\x7f-\xa0\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]"
 )
+
+
+def _text_unchanged(text: str) -> bool:
+    """`_TEXT_UNCHANGED_RE.search(text) is None`, cheaper for the usual text: every character
+    that pattern looks for except "<", ">" and "&" is unprintable to Python (tests go through
+    all of Unicode), so for printable text only those three are left to look for."""
+    if text.isprintable():
+        return "<" not in text and ">" not in text and "&" not in text
+    return _TEXT_UNCHANGED_RE.search(text) is None
+
+
 _SIMPLE_INLINE = frozenset({"a", "b", "strong", "em", "i", "u", "span"})
 _SIMPLE_VOID = frozenset({"img", "br"})
 _SIMPLE_ATTRIBUTES = {"a": ("href", "title"), "img": ("src", "alt", "title", "width", "height")}
@@ -92,8 +103,10 @@ _SIMPLE_ATTRIBUTE_RE = re.compile(r"[ \t\n]+([a-z]+)=\"([^\"]*)\"")
 # An absolute http(s) URL that every URL parser reads the same way: a plain host name whose
 # last label starts with a letter (not an IP address, not punycode), no port, no user, and
 # only unreserved and sub-delimiter characters after it.
+# (Written as "labels each with its dot, then the last label" so that the regex engine does
+# not give labels back one by one to find the last.)
 _SIMPLE_URL_RE = re.compile(
-    r"https?://(?!xn--)[a-z0-9][a-z0-9-]*(?:\.(?!xn--)[a-z0-9][a-z0-9-]*)*\.(?!xn--)[a-z][a-z0-9-]*"
+    r"https?://(?:(?!xn--)[a-z0-9][a-z0-9-]*\.)+(?!xn--)[a-z][a-z0-9-]*"
     r"(?:/[A-Za-z0-9\-._~!$'()*+,;=:@/%?]*)?"
 )
 _SIMPLE_VALUE_RE = re.compile(
@@ -103,55 +116,109 @@ _SIMPLE_VALUE_RE = re.compile(
 
 def _already_clean(fragment: str) -> str | None:
     """nh3's output for `fragment` when it is one of the simple shapes above, else None."""
+    simple = _simple_clean(fragment)
+    return simple[0] if simple is not None else None
+
+
+# What `_simple_clean` reads off a simple fragment in the one pass that checks it:
+#   html        nh3's output for it (before clean_html strips it and makes it NFC)
+#   text        the text between its tags, with the line breaks html_to_text puts at blocks
+#   images      the `src` of its images, in order
+#   attributes  how many attributes it wrote (`="` in html that are attributes' own)
+#   lone        its text when that is one printable piece (between tags, or all of it)
+_Simple = tuple[str, str, list[str], int, str | None]
+
+
+def _simple_clean(fragment: str) -> _Simple | None:
+    """nh3's output for `fragment` and what goes with it (`_Simple`) when `fragment` is one
+    of the simple shapes above, else None."""
     if "<" not in fragment:
-        return None if _TEXT_UNCHANGED_RE.search(fragment) else fragment
+        if fragment.isprintable():
+            if ">" in fragment or "&" in fragment:
+                return None
+            return fragment, fragment, [], 0, fragment
+        return (fragment, fragment, [], 0, None) if _text_unchanged(fragment) else None
     out: list[str] = []
+    text: list[str] = []
+    images: list[str] = []
+    attributes_written = 0
     open_tags: list[str] = []
+    pieces = 0
+    lone: str | None = None
     position = 0
     for tag in _SIMPLE_TAG_RE.finditer(fragment):
-        text = fragment[position : tag.start()]
-        if text and _TEXT_UNCHANGED_RE.search(text):
-            return None
-        out.append(text)
-        position = tag.end()
+        start, end = tag.span()
+        if start != position:
+            piece = fragment[position:start]
+            if not _text_unchanged(piece):
+                return None
+            out.append(piece)
+            text.append(piece)
+            pieces += 1
+            lone = piece
+        position = end
         closing, name, attributes, self_closing = tag.groups()
         if closing:
             if attributes or self_closing or not open_tags or open_tags.pop() != name:
                 return None
             out.append(f"</{name}>")
+            if name == "p":
+                text.append("\n")
             continue
         if name == "p":
             if open_tags:  # a paragraph only at the top: nested, the parser would move it
                 return None
             open_tags.append(name)
+            text.append("\n")
         elif name in _SIMPLE_INLINE:
             if name == "a" and "a" in open_tags:
                 return None
             open_tags.append(name)
-        elif name not in _SIMPLE_VOID:
+        elif name == "br":
+            text.append("\n\n")
+        elif name != "img":
             return None
         if self_closing and name not in _SIMPLE_VOID:
             return None
-        allowed = _SIMPLE_ATTRIBUTES.get(name, ())
-        written = [f"<{name}"]
-        seen: set[str] = set()
-        for attribute in _SIMPLE_ATTRIBUTE_RE.finditer(attributes):
-            key, value = attribute.groups()
-            if key not in allowed or key in seen or not _SIMPLE_VALUE_RE.fullmatch(value):
-                return None
-            if key in _SIMPLE_URL_ATTRIBUTES and not _SIMPLE_URL_RE.fullmatch(value):
-                return None
-            seen.add(key)
-            written.append(f' {key}="{value}"')
+        if attributes:
+            allowed = _SIMPLE_ATTRIBUTES.get(name, ())
+            keys: list[str] = []
+            for key, value in _SIMPLE_ATTRIBUTE_RE.findall(attributes):
+                if key not in allowed:
+                    return None
+                if key in _SIMPLE_URL_ATTRIBUTES:
+                    # (a URL this plain is a plain attribute value too)
+                    if not _SIMPLE_URL_RE.fullmatch(value):
+                        return None
+                    if key == "src":
+                        images.append(value)
+                elif not _SIMPLE_VALUE_RE.fullmatch(value):
+                    return None
+                keys.append(key)
+            if len(keys) > 1 and len(set(keys)) < len(keys):
+                return None  # the same attribute twice
+            attributes_written += len(keys)
+            if "\t" in attributes or "\n" in attributes or "  " in attributes:
+                # written back with one space before each (values have no tab or newline)
+                attributes = "".join(
+                    f' {key}="{value}"' for key, value in _SIMPLE_ATTRIBUTE_RE.findall(attributes)
+                )
         if name == "a":
-            written.append(f' rel="{_LINK_REL}"')
-        written.append(">")
-        out.append("".join(written))
+            out.append(f'<a{attributes} rel="{_LINK_REL}">')
+            attributes_written += 1
+        else:
+            out.append(f"<{name}{attributes}>")
     rest = fragment[position:]
-    if open_tags or "<" in rest or (rest and _TEXT_UNCHANGED_RE.search(rest)):
+    if open_tags or (rest and not _text_unchanged(rest)):
         return None
-    out.append(rest)
-    return "".join(out)
+    if rest:
+        out.append(rest)
+        text.append(rest)
+        pieces += 1
+        lone = rest
+    if pieces != 1 or not lone.isprintable():
+        lone = None
+    return "".join(out), "".join(text), images, attributes_written, lone
 
 
 def _has_relative_url(cleaned: str) -> bool:
@@ -212,7 +279,7 @@ def _simple_text(fragment: str) -> str | None:
     position = 0
     for tag in _TEXT_TAG_RE.finditer(fragment):
         text = fragment[position : tag.start()]
-        if text and _TEXT_UNCHANGED_RE.search(text):
+        if text and not _text_unchanged(text):
             return None
         pieces.append(text)
         position = tag.end()
@@ -237,10 +304,19 @@ def _simple_text(fragment: str) -> str | None:
         elif name != "img":
             return None
     rest = fragment[position:]
-    if open_tags or "<" in rest or (rest and _TEXT_UNCHANGED_RE.search(rest)):
+    if open_tags or (rest and not _text_unchanged(rest)):
         return None
     pieces.append(rest)
-    lines = (" ".join(line.split()) for line in "".join(pieces).split("\n"))
+    return _lines_text("".join(pieces))
+
+
+def _lines_text(joined: str) -> str:
+    """Text with its blocks' line breaks as html_to_text gives it: white space collapsed in
+    each line, empty lines dropped, NFC."""
+    single = joined.strip("\n")  # (empty lines are dropped: those at the ends first)
+    if "\n" not in single:
+        return nfc(collapse_spaces(single))
+    lines = (collapse_spaces(line) for line in single.split("\n"))
     return nfc("\n".join(line for line in lines if line))
 
 
@@ -249,7 +325,7 @@ def html_to_text(fragment: str) -> str:
     if not fragment or not fragment.strip():
         return ""
     if "<" not in fragment:
-        return nfc(" ".join(html.unescape(fragment).split()))
+        return nfc(collapse_spaces(html.unescape(fragment)))
     simple = _simple_text(fragment)
     return simple if simple is not None else _html_to_text_lxml(fragment)
 
@@ -279,8 +355,59 @@ def _html_to_text_lxml(fragment: str) -> str:
             pieces.append(element.tail)
 
     walk(root)
-    lines = (" ".join(line.split()) for line in "".join(pieces).split("\n"))
-    return nfc("\n".join(line for line in lines if line))
+    return _lines_text("".join(pieces))
+
+
+def clean_with_text(fragment: str, *, base_url: str | None = None) -> tuple[str, str, list[str]]:
+    """`clean_html(fragment, base_url=base_url)`, the `html_to_text` of that and its
+    `image_sources`: exactly those three, for a simple fragment read off the one pass that
+    checks it (`_simple_clean`) instead of a pass each. tests/ingest/test_sanitize_fast.py
+    compares this with the three functions on the corpus and on generated fragments.
+    """
+    if not fragment or not fragment.strip():
+        return "", "", []
+    simple = _simple_clean(fragment)
+    if simple is not None:
+        done = _finish_simple(simple, base_url)
+        if done is not None:
+            return done
+    clean = clean_html(fragment, base_url=base_url)
+    return clean, html_to_text(clean), image_sources(clean)
+
+
+def _finish_simple(simple: _Simple, base_url: str | None) -> tuple[str, str, list[str]] | None:
+    """What clean_html, html_to_text and image_sources give for a simple fragment, or None
+    when a relative link is to be resolved (clean_html's longer way).
+
+    Why each shortcut gives the same:
+    * `="` that are all the attributes' own (each written as ` name="`) are no relative link
+      (href and src hold absolute URLs here) and no `src=` for image_sources to find other
+      than the real ones; a text or a value ending in "=" can make more, and then both
+      searches are made as clean_html and image_sources make them.
+    * clean_html's last step, NFC, is checked; if it changes anything, the text and images
+      are read from its result the usual way.
+    * Text in one piece (between two tags, or all of it) needs no NFC of its own: NFC acts
+      within what lies between "<", ">" and the ends here (no character composes with ">"
+      or combines into "<" unless the whole is not NFC already), so a piece of NFC HTML is
+      NFC. Printable, with single spaces and none at its ends, it needs no collapsing.
+    """
+    html, text, images, attributes, lone = simple
+    plain = html.count('="') == attributes
+    if base_url and not plain and _has_relative_url(html):
+        return None
+    stripped = html.strip()
+    clean = nfc(stripped)
+    if clean != stripped:
+        return clean, html_to_text(clean), image_sources(clean)
+    if lone is not None and "  " not in lone and lone[:1] != " " and lone[-1:] != " ":
+        text = lone
+    elif "<" not in clean:  # no tags: html_to_text's rule for plain text (no "&" to decode)
+        return clean, nfc(collapse_spaces(clean)), []
+    else:
+        text = _lines_text(text)
+    if not plain:
+        return clean, text, image_sources(clean)
+    return clean, text, list(dict.fromkeys(images)) if images else []
 
 
 def plain_text(value: str) -> str:
@@ -298,7 +425,7 @@ def plain_text(value: str) -> str:
         # like "lãi suất < 5%" keeps its sign.
         if "<" in text:
             text = _MARKUP_RE.sub(" ", _SCRIPT_STYLE_RE.sub(" ", text))
-    return nfc(" ".join(text.split()))
+    return nfc(collapse_spaces(text))
 
 
 _IMG_SRC_RE = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"")

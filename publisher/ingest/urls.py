@@ -20,8 +20,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # scheme and host name, no user, port, query or fragment, only plain path characters. The
 # full parse would give it back as it is (with "/" for an empty path); most feed links look
 # like this. tests/ingest/test_urls_fast.py compares both ways on generated URLs.
+# (A label is written "letters or digits, then any hyphens each followed by more": the same
+# labels as "[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", read without backtracking.)
 _PLAIN_URL_RE = re.compile(
-    r"(https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)"
+    r"(https?://[a-z0-9]+(?:-+[a-z0-9]+)*(?:\.[a-z0-9]+(?:-+[a-z0-9]+)*)*)"
     r"(/[A-Za-z0-9\-._~!$'()*+,;=:@/%]*)?"
 )
 
@@ -34,7 +36,7 @@ def canonical_url(url: str) -> str:
         return ""
     plain = _PLAIN_URL_RE.fullmatch(url)
     if plain is not None:
-        return plain[1] + (plain[2] or "/")
+        return url if plain.lastindex == 2 else url + "/"  # (with its path, or "/" for none)
     return _canonical_url_parsed(url)
 
 
@@ -73,8 +75,8 @@ def is_absolute_uri(value: str) -> bool:
     if "[" not in value and "]" not in value:  # (brackets: the full parse may refuse it)
         if ":" not in value:
             return False  # no scheme
-        if value.startswith(("https://", "http://")):
-            return True
+        if value.startswith(("https://", "http://", "tag:", "urn:")):
+            return True  # (a scheme of letters, and for these four the answer either way)
     scheme = urlsplit(value).scheme
     return bool(scheme) and (value.startswith(("tag:", "urn:")) or "//" in value)
 

@@ -191,6 +191,27 @@ def _prepare(text: str) -> str:
     return text
 
 
+# An XML declaration that says no more than the parser assumes without one (version 1.0,
+# UTF-8): a document that starts with it, or with its root element, parses the same from its
+# own bytes as from the text decoded, stripped of the declaration and encoded back.
+_PLAIN_DECLARATION_RE = re.compile(
+    rb"<\?xml version=([\"'])1\.0\1(?: encoding=([\"'])[Uu][Tt][Ff]-8\2)?"
+    rb"(?: standalone=([\"'])(?:yes|no)\3)? ?\?>"
+)
+
+
+def _same_as_utf8_bytes(data: bytes) -> bool:
+    """True when `data` (valid UTF-8, the bytes the text was decoded from) can go to the
+    parser as it is: nothing that `_prepare` would remove or change is in it."""
+    if data.startswith(b"<?"):
+        declaration = _PLAIN_DECLARATION_RE.match(data)
+        if declaration is None or data.startswith(b"<?", declaration.end()):
+            return False
+    elif not data.startswith(b"<") or data.startswith(b"<!"):
+        return False
+    return b"<!DOCTYPE" not in data
+
+
 def xml_text_to_bytes(text: str) -> bytes:
     """Text with its declaration removed (lxml refuses str with one) as UTF-8 bytes."""
     return _repair(_prepare(text)).encode("utf-8")
@@ -204,9 +225,23 @@ def parse_xml(
     return parse_xml_text(decoded.text, what=what)
 
 
-def parse_xml_text(text: str, *, what: str = "feed") -> etree._Element:
-    """Parse decoded XML text: strictly first, then once more after the usual repairs."""
+def parse_xml_text(
+    text: str, *, what: str = "feed", utf8: bytes | None = None
+) -> etree._Element:
+    """Parse decoded XML text: strictly first, then once more after the usual repairs.
+
+    `utf8`: the bytes `text` was decoded from, when they are UTF-8 without a byte-order mark.
+    When nothing in them needs preparing they are parsed as they are, which spares encoding
+    the text back (a well-formed feed; anything else goes the usual way from the start).
+    """
     refuse_entity_declarations(text, what)
+    if utf8 is not None and _same_as_utf8_bytes(utf8):
+        try:
+            root = etree.fromstring(utf8, _PARSER)
+        except etree.XMLSyntaxError:
+            pass  # the usual way below: the same error, or the repairs
+        else:
+            return _checked(root, what)
     prepared = _prepare(text)
     try:
         root = etree.fromstring(prepared.encode("utf-8"), _PARSER)
@@ -217,6 +252,10 @@ def parse_xml_text(text: str, *, what: str = "feed") -> etree._Element:
             raise IngestError(
                 f"{what} is not well-formed XML: {error.msg} (line {error.lineno})"
             ) from error
+    return _checked(root, what)
+
+
+def _checked(root: etree._Element | None, what: str) -> etree._Element:
     if root is None:
         raise IngestError(f"{what} is empty")
     # Second wall: an entity reference that somehow survived is never expanded, and refused.
