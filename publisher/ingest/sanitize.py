@@ -216,7 +216,7 @@ def _simple_clean(fragment: str) -> _Simple | None:
         text.append(rest)
         pieces += 1
         lone = rest
-    if pieces != 1 or not lone.isprintable():
+    if pieces != 1 or lone is None or not lone.isprintable():
         lone = None
     return "".join(out), "".join(text), images, attributes_written, lone
 
