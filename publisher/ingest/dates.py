@@ -47,7 +47,12 @@ _RFC822_COMMON_RE = re.compile(
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9]\d{3}) "
     r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))? (?:([+-])([01]\d)([0-5]\d)|GMT)"
 )
-_MONTHS = {m: n for n, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_MONTHS = {
+    name: n
+    for n, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 # "0".."99" and "00".."09" → their numbers: `int()` of a one- or two-digit string costs more
 # than a look-up in this table (a fixed table of numerals, not a cache of what was read).
 _SMALL = {str(n): n for n in range(100)} | {f"{n:02d}": n for n in range(10)}

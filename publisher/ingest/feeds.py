@@ -235,7 +235,16 @@ _ATOM_DATES = ("published", "updated", "issued", "modified", "created")
 _ATOM_FIELDS = {
     ns: {
         f"{{{ns}}}{name}": name
-        for name in ("title", "id", "link", "summary", "content", "category", "author", *_ATOM_DATES)
+        for name in (
+            "title",
+            "id",
+            "link",
+            "summary",
+            "content",
+            "category",
+            "author",
+            *_ATOM_DATES,
+        )
     }
     for ns in (NS_ATOM, NS_ATOM03)
 }

@@ -225,9 +225,7 @@ def parse_xml(
     return parse_xml_text(decoded.text, what=what)
 
 
-def parse_xml_text(
-    text: str, *, what: str = "feed", utf8: bytes | None = None
-) -> etree._Element:
+def parse_xml_text(text: str, *, what: str = "feed", utf8: bytes | None = None) -> etree._Element:
     """Parse decoded XML text: strictly first, then once more after the usual repairs.
 
     `utf8`: the bytes `text` was decoded from, when they are UTF-8 without a byte-order mark.

@@ -52,7 +52,9 @@ def iso_dates(draw: st.DrawFn) -> str:
     fraction = draw(st.sampled_from(["", "", ".123", ",5"]))
     zone = draw(
         st.sampled_from(["Z", "z", "", "+07:00", "-05:30", "+0700", "+24:00", "-00:00", "+23:59"])
-        | st.builds(lambda s, h, m: f"{s}{h}:{m}", st.sampled_from("+-"), numeral(0, 25), numeral(0, 61))
+        | st.builds(
+            lambda s, h, m: f"{s}{h}:{m}", st.sampled_from("+-"), numeral(0, 25), numeral(0, 61)
+        )
     )
     return date + sep + clock + fraction + zone
 
@@ -75,8 +77,12 @@ def rfc822_dates(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         clock += f":{draw(numeral(0, 61))}"
     zone = draw(
-        st.sampled_from(["GMT", "+0700", "-0000", "+0000", "-0530", "ICT", "UT", "EST", "+2400", ""])
-        | st.builds(lambda s, h, m: f"{s}{h}{m}", st.sampled_from("+-"), numeral(0, 25), numeral(0, 61))
+        st.sampled_from(
+            ["GMT", "+0700", "-0000", "+0000", "-0530", "ICT", "UT", "EST", "+2400", ""]
+        )
+        | st.builds(
+            lambda s, h, m: f"{s}{h}{m}", st.sampled_from("+-"), numeral(0, 25), numeral(0, 61)
+        )
     )
     return f"{day_name}{draw(numeral(0, 32))} {month} {year} {clock} {zone}".strip()
 

@@ -58,7 +58,10 @@ def outcome(normalise: Any, item: RawItem, context: SourceContext) -> Article | 
 
 
 def compare(item: RawItem, context: SourceContext) -> None:
-    fast, slow = outcome(normalise_item, item, context), outcome(before.normalise_item, item, context)
+    fast, slow = (
+        outcome(normalise_item, item, context),
+        outcome(before.normalise_item, item, context),
+    )
     if isinstance(slow, Article) and isinstance(fast, Article):
         same_article(fast, slow)
     else:
@@ -96,8 +99,18 @@ def test_the_corpus_and_the_bench_feeds_normalise_as_before(zone: str) -> None:
 
 TONE_TEXT = "oOuUàáảãạèéẻẽẹỳýỷỹỵÀÁẢÃẠÈÉẺẼẸỲÝỶỸỴ hHk.,\n\u0300\u0301\u0338ßİ"
 tone_texts = st.text(alphabet=st.sampled_from(TONE_TEXT), max_size=16)
-titles = tone_texts | texts | fragments | st.sampled_from(
-    ["Thủ tướng chủ trì Phiên họp", "Hoà Bình, Thuỷ lợi", "&lt;b&gt;Tin&lt;/b&gt; &amp;amp;", ""]
+titles = (
+    tone_texts
+    | texts
+    | fragments
+    | st.sampled_from(
+        [
+            "Thủ tướng chủ trì Phiên họp",
+            "Hoà Bình, Thuỷ lợi",
+            "&lt;b&gt;Tin&lt;/b&gt; &amp;amp;",
+            "",
+        ]
+    )
 )
 dates = st.sampled_from(
     [

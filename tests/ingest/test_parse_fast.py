@@ -124,8 +124,10 @@ def documents(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=1500, deadline=None)
 @given(documents())
-@example(b'<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>'
-         b"\xc3\xa9</title></channel></rss>")
+@example(
+    b'<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>'
+    b"\xc3\xa9</title></channel></rss>"
+)
 @example(b'<?xml version="1.0"?>\xef\xbb\xbf<rss version="2.0"><channel/></rss>')
 def test_generated_documents_parse_the_same_from_their_bytes(data: bytes) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:

@@ -36,7 +36,7 @@ def test_what_nh3_would_change_is_unprintable_but_for_three_characters() -> None
 def test_casefolding_and_nfc_make_no_white_space() -> None:
     # normalize._normalised_content_hash: a collapsed NFC text stays collapsed once casefolded.
     for c in EVERY_CHARACTER:
-        if not c.isspace() and not unicodedata.category(c) == "Cs":
+        if not c.isspace() and unicodedata.category(c) != "Cs":
             assert not any(x.isspace() for x in c.casefold()), hex(ord(c))
             assert not any(x.isspace() for x in unicodedata.normalize("NFC", c)), hex(ord(c))
 
