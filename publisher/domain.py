@@ -9,13 +9,43 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 VIETNAM_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+_Frozen = TypeVar("_Frozen", bound=type)
+
+
+def init_through_slots(cls: _Frozen) -> _Frozen:
+    """Give a frozen, slotted dataclass an `__init__` that stores each field through its slot.
+
+    The `__init__` a frozen dataclass gets stores every field with `object.__setattr__` (its
+    own `__setattr__` refuses); the slot's descriptor stores it just the same in half the
+    time. For values made for every item of every poll (articles, dedup keys). Same
+    parameters, defaults and result: tests/unit/test_domain_init.py.
+    """
+    parameters, lines, space = [], [], {}
+    for n, each in enumerate(fields(cls)):
+        if each.default_factory is not MISSING:
+            raise TypeError(f"{cls.__name__}.{each.name}: a default factory is not supported")
+        if each.default is MISSING:
+            parameters.append(each.name)
+        else:
+            space[f"_default{n}"] = each.default
+            parameters.append(f"{each.name}=_default{n}")
+        space[f"_store{n}"] = cls.__dict__[each.name].__set__
+        lines.append(f"    _store{n}(self, {each.name})\n")
+    exec(f"def __init__(self, {', '.join(parameters)}):\n{''.join(lines)}", space)
+    init = space["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(cls.__init__.__annotations__)  # type: ignore[misc]
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
 
 
 # --- units and people -------------------------------------------------------------------
@@ -132,6 +162,7 @@ class Source:
     category: str | None = None
 
 
+@init_through_slots
 @dataclass(frozen=True, slots=True)
 class Article:
     """A normalised, sanitised article. Text fields are NFC; `published_at` is aware."""

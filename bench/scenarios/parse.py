@@ -176,9 +176,9 @@ def _fastfeedparser(data: bytes) -> int:
 def _rates(
     parsers: dict[str, Callable[[bytes], int]], rounds: list[list[bytes]], seconds: float
 ) -> tuple[dict[str, tuple[float, float]], int]:
-    """(feeds/s, items/s) per parser, and the number of passes: median of passes, the
-    parsers taking turns pass by pass (so a noisy neighbour weighs on all of them alike),
-    for about `seconds` in all.
+    """(feeds/s, items/s) per parser, and the number of passes: medians of passes, the parsers
+    taking turns pass by pass (so a noisy neighbour weighs on all of them alike), for about
+    `seconds` in all.
 
     Each pass is over a set of feeds none of the parsers has seen before: `rounds` holds one
     fresh set per pass, built before timing starts, and every parser gets the same set. So no

@@ -48,9 +48,9 @@ _RFC822_COMMON_RE = re.compile(
     r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))? (?:([+-])([01]\d)([0-5]\d)|GMT)"
 )
 _MONTHS = {
-    m: n
-    for n, m in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    name: n
+    for n, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
 # "0".."99" and "00".."09" → their numbers: `int()` of a one- or two-digit string costs more

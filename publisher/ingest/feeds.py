@@ -20,7 +20,7 @@ from lxml import etree
 
 from publisher.ingest.errors import IngestError
 from publisher.ingest.urls import absolute_url
-from publisher.ingest.xmlsafe import decode_document, parse_xml_text
+from publisher.ingest.xmlsafe import decode_document, parse_plain_utf8, parse_xml_text
 
 NS_ATOM = "http://www.w3.org/2005/Atom"
 NS_ATOM03 = "http://purl.org/atom/ns#"
@@ -392,6 +392,12 @@ def _parse_json_feed(text: str, base: str) -> ParsedFeed:
 
 def parse_feed(data: bytes, *, base_url: str = "", http_charset: str | None = None) -> ParsedFeed:
     """Parse any supported feed; `IngestError` with a clear sentence for anything else."""
+    plain = parse_plain_utf8(data, http_charset=http_charset)  # most feeds: no decoding first
+    if plain is not None:
+        root, note = plain
+        feed = parse_feed_tree(root, base_url)
+        feed.encoding, feed.note = "utf-8", note
+        return feed
     decoded = decode_document(data, http_charset=http_charset, what="feed")
     text = decoded.text.lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
@@ -399,9 +405,7 @@ def parse_feed(data: bytes, *, base_url: str = "", http_charset: str | None = No
     else:
         if not text.startswith("<"):
             raise IngestError("not a feed: the content is neither XML nor JSON")
-        # (UTF-8 bytes that start with the markup: the parser may read them directly)
-        plain_utf8 = decoded.encoding == "utf-8" and data[:1] == b"<"
-        root = parse_xml_text(text, what="feed", utf8=data if plain_utf8 else None)
+        root = parse_xml_text(text, what="feed")
         feed = parse_feed_tree(root, base_url)
     feed.encoding = decoded.encoding
     feed.note = decoded.note

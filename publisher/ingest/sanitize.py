@@ -109,6 +109,11 @@ _SIMPLE_URL_RE = re.compile(
     r"https?://(?:(?!xn--)[a-z0-9][a-z0-9-]*\.)+(?!xn--)[a-z][a-z0-9-]*"
     r"(?:/[A-Za-z0-9\-._~!$'()*+,;=:@/%?]*)?"
 )
+# An attribute, with an href or src that is such a URL told apart by the pattern itself (the
+# URL pattern has no `"`, so it can only end at the closing quote: a full match of the value).
+_SIMPLE_ATTRIBUTE_URL_RE = re.compile(
+    r'[ \t\n]+(?:(href|src)="(' + _SIMPLE_URL_RE.pattern + r')"|([a-z]+)="([^"]*)")'
+)
 _SIMPLE_VALUE_RE = re.compile(
     '[^"<>&\x00-\x1f\x7f-\xa0\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]*'
 )
@@ -146,12 +151,18 @@ def _simple_clean(fragment: str) -> _Simple | None:
     pieces = 0
     lone: str | None = None
     position = 0
+    printable = True  # (every piece so far)
     for tag in _SIMPLE_TAG_RE.finditer(fragment):
         start, end = tag.span()
         if start != position:
             piece = fragment[position:start]
-            if not _text_unchanged(piece):
+            if piece.isprintable():  # (`_text_unchanged`, keeping what isprintable said)
+                if "<" in piece or ">" in piece or "&" in piece:
+                    return None
+            elif _TEXT_UNCHANGED_RE.search(piece):
                 return None
+            else:
+                printable = False
             out.append(piece)
             text.append(piece)
             pieces += 1
@@ -183,16 +194,19 @@ def _simple_clean(fragment: str) -> _Simple | None:
         if attributes:
             allowed = _SIMPLE_ATTRIBUTES.get(name, ())
             keys: list[str] = []
-            for key, value in _SIMPLE_ATTRIBUTE_RE.findall(attributes):
-                if key not in allowed:
-                    return None
-                if key in _SIMPLE_URL_ATTRIBUTES:
-                    # (a URL this plain is a plain attribute value too)
-                    if not _SIMPLE_URL_RE.fullmatch(value):
+            for url_key, url, key, value in _SIMPLE_ATTRIBUTE_URL_RE.findall(attributes):
+                if url_key:  # a plain absolute URL (and so a plain attribute value too)
+                    if url_key not in allowed:
                         return None
-                    if key == "src":
-                        images.append(value)
-                elif not _SIMPLE_VALUE_RE.fullmatch(value):
+                    if url_key == "src":
+                        images.append(url)
+                    keys.append(url_key)
+                    continue
+                if (
+                    key not in allowed
+                    or key in _SIMPLE_URL_ATTRIBUTES  # (not such a URL)
+                    or not _SIMPLE_VALUE_RE.fullmatch(value)
+                ):
                     return None
                 keys.append(key)
             if len(keys) > 1 and len(set(keys)) < len(keys):
@@ -209,14 +223,21 @@ def _simple_clean(fragment: str) -> _Simple | None:
         else:
             out.append(f"<{name}{attributes}>")
     rest = fragment[position:]
-    if open_tags or (rest and not _text_unchanged(rest)):
+    if open_tags:
         return None
     if rest:
+        if rest.isprintable():
+            if "<" in rest or ">" in rest or "&" in rest:
+                return None
+        elif _TEXT_UNCHANGED_RE.search(rest):
+            return None
+        else:
+            printable = False
         out.append(rest)
         text.append(rest)
         pieces += 1
         lone = rest
-    if pieces != 1 or lone is None or not lone.isprintable():
+    if pieces != 1 or not printable:
         lone = None
     return "".join(out), "".join(text), images, attributes_written, lone
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from publisher.domain import Article
+from publisher.domain import Article, init_through_slots
 
 
+@init_through_slots
 @dataclass(frozen=True, slots=True)
 class DedupKeys:
     """The three identities of an item: any one match means "already have it"."""

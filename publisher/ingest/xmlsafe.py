@@ -94,18 +94,13 @@ def decode_document(
 
     declared_label = declared_xml_encoding(data) or http_charset
     declared = _codec_name(declared_label)
-    if declared_label and declared is None:
-        note: str | None = f"unknown declared encoding {declared_label!r}"
-    else:
-        note = None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     else:
-        if declared not in (None, "utf-8", "ascii") and not data.isascii():
-            note = f"declared {declared_label} but the bytes are UTF-8"
-        return Decoded(text, "utf-8", declared_label, note)
+        return Decoded(text, "utf-8", declared_label, utf8_note(data, declared_label, declared))
+    note = _unknown_label_note(declared_label, declared)
     candidates = [c for c in (declared, "cp1258") if c and c not in ("utf-8", "utf-16", "utf-32")]
     for name in dict.fromkeys(candidates):
         try:
@@ -120,6 +115,19 @@ def decode_document(
     raise IngestError(
         f"{what} is not valid UTF-8 and cannot be decoded as {declared_label or 'cp1258'}"
     )
+
+
+def _unknown_label_note(declared_label: str | None, declared: str | None) -> str | None:
+    if declared_label and declared is None:
+        return f"unknown declared encoding {declared_label!r}"
+    return None
+
+
+def utf8_note(data: bytes, declared_label: str | None, declared: str | None) -> str | None:
+    """`decode_document`'s remark on bytes that are valid UTF-8, given what was declared."""
+    if declared not in (None, "utf-8", "ascii") and not data.isascii():
+        return f"declared {declared_label} but the bytes are UTF-8"
+    return _unknown_label_note(declared_label, declared)
 
 
 def _fix_references(text: str) -> str:
@@ -200,9 +208,9 @@ _PLAIN_DECLARATION_RE = re.compile(
 )
 
 
-def _same_as_utf8_bytes(data: bytes) -> bool:
-    """True when `data` (valid UTF-8, the bytes the text was decoded from) can go to the
-    parser as it is: nothing that `_prepare` would remove or change is in it."""
+def _nothing_to_prepare(data: bytes) -> bool:
+    """True when, were `data` UTF-8, `_prepare` would leave its text as it is but for a plain
+    declaration: no byte-order mark, white space, other declaration or DOCTYPE."""
     if data.startswith(b"<?"):
         declaration = _PLAIN_DECLARATION_RE.match(data)
         if declaration is None or data.startswith(b"<?", declaration.end()):
@@ -210,6 +218,32 @@ def _same_as_utf8_bytes(data: bytes) -> bool:
     elif not data.startswith(b"<") or data.startswith(b"<!"):
         return False
     return b"<!DOCTYPE" not in data
+
+
+def parse_plain_utf8(
+    data: bytes, *, http_charset: str | None = None
+) -> tuple[etree._Element, str | None] | None:
+    """(root, decoding remark) for a document in UTF-8 that needs nothing prepared, parsed
+    from its bytes without decoding them first; None for any other document, and for one
+    the parser refuses, which then goes the usual way (`decode_document`, `parse_xml_text`)
+    from the start and meets the same refusal, or the repairs.
+
+    Decoding first would only check that the bytes are UTF-8: the parser checks that itself,
+    as strictly as Python's decoder (tests/ingest/test_parse_fast.py feeds it broken bytes).
+    What it accepts, `decode_document` would have decoded as UTF-8, and `parse_xml_text`
+    would have parsed from these same bytes: the same tree, and the same remark, below.
+    """
+    # "<" and a name or "?xml": not UTF-16 or UTF-32 by the parser's own guess either.
+    if not (data[1:2].isalpha() or data.startswith(b"<?")) or not _nothing_to_prepare(data):
+        return None
+    if b"<!ENTITY" in data:  # (refuse_entity_declarations: the usual way refuses it)
+        return None
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    declared_label = declared_xml_encoding(data) or http_charset
+    return _checked(root, "feed"), utf8_note(data, declared_label, _codec_name(declared_label))
 
 
 def xml_text_to_bytes(text: str) -> bytes:
@@ -225,21 +259,9 @@ def parse_xml(
     return parse_xml_text(decoded.text, what=what)
 
 
-def parse_xml_text(text: str, *, what: str = "feed", utf8: bytes | None = None) -> etree._Element:
-    """Parse decoded XML text: strictly first, then once more after the usual repairs.
-
-    `utf8`: the bytes `text` was decoded from, when they are UTF-8 without a byte-order mark.
-    When nothing in them needs preparing they are parsed as they are, which spares encoding
-    the text back (a well-formed feed; anything else goes the usual way from the start).
-    """
+def parse_xml_text(text: str, *, what: str = "feed") -> etree._Element:
+    """Parse decoded XML text: strictly first, then once more after the usual repairs."""
     refuse_entity_declarations(text, what)
-    if utf8 is not None and _same_as_utf8_bytes(utf8):
-        try:
-            root = etree.fromstring(utf8, _PARSER)
-        except etree.XMLSyntaxError:
-            pass  # the usual way below: the same error, or the repairs
-        else:
-            return _checked(root, what)
     prepared = _prepare(text)
     try:
         root = etree.fromstring(prepared.encode("utf-8"), _PARSER)

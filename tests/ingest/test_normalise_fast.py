@@ -58,8 +58,10 @@ def outcome(normalise: Any, item: RawItem, context: SourceContext) -> Article | 
 
 
 def compare(item: RawItem, context: SourceContext) -> None:
-    fast = outcome(normalise_item, item, context)
-    slow = outcome(before.normalise_item, item, context)
+    fast, slow = (
+        outcome(normalise_item, item, context),
+        outcome(before.normalise_item, item, context),
+    )
     if isinstance(slow, Article) and isinstance(fast, Article):
         same_article(fast, slow)
     else:

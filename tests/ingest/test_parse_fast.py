@@ -1,9 +1,10 @@
 """Feed parsing shortcuts give what the longer way gave:
 
-* UTF-8 bytes that need no preparing go to the XML parser as they are, instead of decoded,
-  stripped of their declaration and encoded back: same tree, same items, same errors;
-* an Atom entry's children are told apart by one look-up of their full tag: same item as the
-  code before (tests/ingest/before.py).
+* a feed in plain UTF-8 goes to the XML parser as bytes, not decoded, stripped of its
+  declaration and encoded back: the same items, the same remark, the same errors — and the
+  parser turns down every byte sequence Python's UTF-8 decoder turns down;
+* an Atom entry's children are told apart by one look-up of their full tag: the same item
+  as the code before (tests/ingest/before.py).
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from tests.ingest import before
 CORPUS = Path(__file__).parent / "corpus"
 
 
-def parse_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+def parse_both_ways(
+    data: bytes, monkeypatch: pytest.MonkeyPatch, http_charset: str | None = None
+) -> tuple[object, object]:
     def attempt() -> ParsedFeed | str:
         try:
-            return parse_feed(data, base_url="https://b.vn/feed/")
+            return parse_feed(data, base_url="https://b.vn/feed/", http_charset=http_charset)
         except IngestError as error:
             return f"IngestError: {error}"
 
     fast = attempt()
     with monkeypatch.context() as patch:
-        patch.setattr(xmlsafe, "_same_as_utf8_bytes", lambda data: False)
+        patch.setattr(feeds, "parse_plain_utf8", lambda data, http_charset=None: None)
         slow = attempt()
     return fast, slow
 
@@ -45,15 +48,16 @@ def test_corpus_and_bench_feeds_parse_the_same_from_their_bytes(
     documents += parse_bench.feed_set(0) + parse_bench.feed_set(1)
     taken = 0
     for data in documents:
-        fast, slow = parse_both_ways(data, monkeypatch)
-        assert fast == slow
-        taken += xmlsafe._same_as_utf8_bytes(data)
+        for charset in (None, "iso-8859-1", "bogus"):
+            fast, slow = parse_both_ways(data, monkeypatch, charset)
+            assert fast == slow
+        taken += xmlsafe.parse_plain_utf8(data) is not None
     assert taken >= 6  # the bench feeds and the plain UTF-8 ones in the corpus
 
 
 # --- generated documents around the edges of "nothing to prepare" ------------------------------
 
-declarations = st.sampled_from(
+odd_declarations = st.sampled_from(
     [
         "",
         '<?xml version="1.0" encoding="utf-8"?>',
@@ -72,7 +76,7 @@ declarations = st.sampled_from(
         "\ufeff",
     ]
 )
-preambles = st.sampled_from(
+odd_preambles = st.sampled_from(
     [
         "",
         "\n",
@@ -81,10 +85,11 @@ preambles = st.sampled_from(
         '<?xml-stylesheet type="text/xsl" href="a.xsl"?>',
         '<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd">',
         '<!DOCTYPE rss [<!ENTITY a "b">]>',
+        '<!ENTITY a "b">',
         "\ufeff",
     ]
 )
-texts = st.sampled_from(
+odd_texts = st.sampled_from(
     [
         "Thủ tướng",
         "a &amp; b",
@@ -95,14 +100,43 @@ texts = st.sampled_from(
         "<![CDATA[<p>x</p>]]>",
         "x\x01y",
         "\u0085\u2028",
+        "\ufffe",
         "]]>",
         "",
     ]
 )
+broken_bytes = st.sampled_from(
+    [
+        b"\xed\xa0\x80",  # a surrogate
+        b"\xed\xbf\xbf",
+        b"\xc0\x80",  # overlong
+        b"\xe0\x80\xaf",
+        b"\xf4\x90\x80\x80",  # above U+10FFFF
+        b"\xf8\x88\x80\x80\x80",
+        b"\xc3",  # cut short
+        b"\x80",
+        b"\xff",
+        b"\xef\xbf\xbe",  # U+FFFE: UTF-8, but not an XML character
+        b"\xc3\xa9",  # é: fine
+        b"\x00",
+    ]
+) | st.binary(min_size=1, max_size=4)
+
+
+def mostly(usual: st.SearchStrategy[str], odd: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Usually `usual`, one time in four `odd`: most documents take the shortcut, some not."""
+    return st.integers(0, 3).flatmap(lambda n: usual if n else odd)
+
+
+fine_texts = st.sampled_from(["Thủ tướng", "a &amp; b", "&#233;", "<![CDATA[<p>x</p>]]>", ""])
+plain_declarations = st.sampled_from(["", '<?xml version="1.0" encoding="utf-8"?>'])
 
 
 @st.composite
 def documents(draw: st.DrawFn) -> bytes:
+    texts = mostly(fine_texts, odd_texts)
+    declarations = mostly(plain_declarations, odd_declarations)
+    preambles = mostly(st.just(""), odd_preambles)
     items = "".join(
         f"<item><title>{draw(texts)}</title><link>https://x.vn/{n}</link>"
         f"<description>{draw(texts)}</description></item>"
@@ -119,20 +153,40 @@ def documents(draw: st.DrawFn) -> bytes:
         + draw(st.sampled_from(["", "\n", "<!-- end -->", "<x/>"]))
     )
     encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "latin-1", "cp1258"]))
-    return text.encode(encoding, errors="replace")
+    data = text.encode(encoding, errors="replace")
+    if draw(st.booleans()):  # bytes that may not be UTF-8 at all, somewhere in it
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(broken_bytes) + data[at:]
+    return data
 
 
-@settings(max_examples=1500, deadline=None)
-@given(documents())
+@settings(max_examples=2000, deadline=None)
+@given(documents(), st.sampled_from([None, "iso-8859-1", "utf-8", "bogus"]))
 @example(
     b'<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>'
-    b"\xc3\xa9</title></channel></rss>"
+    b"\xc3\xa9</title></channel></rss>",
+    None,
 )
-@example(b'<?xml version="1.0"?>\xef\xbb\xbf<rss version="2.0"><channel/></rss>')
-def test_generated_documents_parse_the_same_from_their_bytes(data: bytes) -> None:
+@example(b'<?xml version="1.0"?>\xef\xbb\xbf<rss version="2.0"><channel/></rss>', None)
+@example(b'<rss version="2.0"><channel><title>\xed\xa0\x80</title></channel></rss>', None)
+@example(b'<rss version="2.0"><channel><title>\xc3\xa9</title></channel></rss>', "latin-1")
+@example(b"<\x00r\x00s\x00s\x00/\x00>\x00", None)
+def test_generated_documents_parse_the_same_from_their_bytes(
+    data: bytes, http_charset: str | None
+) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        fast, slow = parse_both_ways(data, monkeypatch)
+        fast, slow = parse_both_ways(data, monkeypatch, http_charset)
     assert fast == slow
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.binary(max_size=12), st.sampled_from([b"", b"\xc3\xa9", b"a"]))
+def test_the_parser_turns_down_what_the_utf8_decoder_turns_down(junk: bytes, around: bytes) -> None:
+    data = b"<r>" + around + junk + around + b"</r>"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        assert xmlsafe.parse_plain_utf8(data) is None
 
 
 # --- Atom entries -------------------------------------------------------------------------------

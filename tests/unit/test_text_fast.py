@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from publisher import text as text_module
 from publisher.ingest.sanitize import _TEXT_UNCHANGED_RE, _text_unchanged
-from publisher.text import collapse_spaces, has_old_tone_style, matching_key, unify_tone_style
+from publisher.text import (
+    collapse_spaces,
+    has_old_tone_style,
+    matching_key,
+    may_have_old_tone_style,
+    unify_tone_style,
+)
 from tests.ingest import before
 
 EVERY_CHARACTER = [chr(c) for c in range(sys.maxunicode + 1)]
@@ -78,6 +84,36 @@ def test_the_tone_hint_finds_what_the_tone_pattern_finds(value: str) -> None:
 def test_matching_key_and_tone_style_are_what_they_were(value: str) -> None:
     assert unify_tone_style(value) == before.unify_tone_style(value)
     assert matching_key(value) == before.matching_key(value)
+
+
+def test_casefolding_keeps_what_the_tone_check_on_bytes_looks_for() -> None:
+    # may_have_old_tone_style: each letter of an old-style pair casefolds to its lower-case
+    # self, and no character outside \w casefolds to something that starts with an ASCII
+    # letter, digit or "_" (its first UTF-8 byte is what the pattern's lookahead sees).
+    for old in text_module._OLD_TO_NEW_TONE:
+        for first in (old[0], old[0].upper()):
+            for second in (old[1], old[1].upper()):
+                assert (first + second).casefold() == old
+    word = re.compile(r"\w")
+    ascii_word = re.compile(rb"[A-Za-z0-9_]")
+    for c in EVERY_CHARACTER:
+        if unicodedata.category(c) != "Cs" and not word.match(c):
+            assert not ascii_word.match(c.casefold().encode()[:1]), hex(ord(c))
+
+
+@settings(max_examples=5000)
+@given(texts)
+@example("hoà")
+@example("HOÀ\u0345")
+@example("thuỶ.")
+@example("oàữ")
+def test_the_tone_check_on_casefolded_bytes_misses_nothing(value: str) -> None:
+    value = unicodedata.normalize("NFC", value)
+    if has_old_tone_style(value):
+        assert may_have_old_tone_style(value.casefold().encode())
+    # ... and when it says no, the matching key is the plain casefolded text
+    if not may_have_old_tone_style(value.casefold().encode()):
+        assert unify_tone_style(value) == value
 
 
 def test_the_hint_is_built_from_the_same_pairs() -> None:
