@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -27,6 +30,7 @@ from publisher.reports import (
     load_unit_record,
 )
 from publisher.store.sql import SqlRepository
+from publisher.views import local_day_bounds
 from publisher.workspace import Workspace
 
 report_app = typer.Typer(help="Reports: who published what, when, where.")
@@ -72,10 +76,30 @@ def report_period(since: str | None, until: str | None, now: datetime) -> tuple[
             raise UserError(f"--until: {last} is before --since {first}")
         raise UserError(f"--since: {first} is after today ({last})")
 
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=VIETNAM_TZ)
+    return local_day_bounds(first)[0], local_day_bounds(last)[1]
 
-    return midnight(first), midnight(last + timedelta(days=1))
+
+def checked_format(fmt: str, allowed: Sequence[str]) -> str:
+    """The --format value, trimmed and lower-cased; one the command can write, or refused."""
+    fmt = fmt.strip().lower()
+    if fmt not in allowed:
+        raise UserError(f"--format: {fmt!r} is not one of {', '.join(allowed)}")
+    return fmt
+
+
+@contextmanager
+def report_engine() -> Iterator[tuple[Workspace, sa.Engine]]:
+    """The working folder and its database, brought up to date, for one report; a report
+    that cannot be made (ReportError) becomes the command's one-line refusal."""
+    workspace = Workspace.from_env()
+    workspace.upgrade_database()
+    engine = workspace.engine()
+    try:
+        yield workspace, engine
+    except ReportError as error:
+        raise UserError(str(error)) from None
+    finally:
+        engine.dispose()
 
 
 def default_output(workspace: Workspace, stem: str, fmt: str) -> Path:
@@ -179,9 +203,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Who published what, when, where: units × channels with state and lag."""
-        fmt = fmt.strip().lower()
-        if fmt not in report_output.FORMATS:
-            raise UserError(f"--format: {fmt!r} is not one of {', '.join(report_output.FORMATS)}")
+        fmt = checked_format(fmt, report_output.FORMATS)
         if since is None and until is not None:
             raise UserError("--until: only meaningful with --since")
         if since is not None and unit is None:
@@ -189,10 +211,7 @@ def register(app: typer.Typer) -> None:
         if since is not None and article is not None:
             raise UserError("--article and --since: choose one (a directive, or a unit's period)")
         now = datetime.now(UTC)
-        workspace = Workspace.from_env()
-        workspace.upgrade_database()
-        engine = workspace.engine()
-        try:
+        with report_engine() as (workspace, engine):
             if since is not None and unit is not None:
                 start = parse_when(since, "--since")
                 end = parse_when(until, "--until") if until else now + timedelta(seconds=1)
@@ -203,10 +222,6 @@ def register(app: typer.Typer) -> None:
             else:
                 result = load_coverage(engine, now, article, subtree_of=unit)
                 _emit_coverage(result, fmt, output, workspace)
-        except ReportError as error:
-            raise UserError(str(error)) from None
-        finally:
-            engine.dispose()
 
     @report_app.command("directives")
     def directives(
@@ -231,28 +246,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every directive of a period, newest first: units, channels, sent, needing
         attention, on the way, cancelled, withdrawn, coverage %, lag (median, p95)."""
-        fmt = fmt.strip().lower()
-        if fmt not in report_output.DIRECTIVES_FORMATS:
-            raise UserError(
-                f"--format: {fmt!r} is not one of {', '.join(report_output.DIRECTIVES_FORMATS)}"
-            )
+        fmt = checked_format(fmt, report_output.DIRECTIVES_FORMATS)
         now = datetime.now(UTC)
         start, end = report_period(since, until, now)
-        workspace = Workspace.from_env()
-        workspace.upgrade_database()
-        engine = workspace.engine()
-        try:
-            identity = resolve_identity(
-                current_os_user(),
-                as_user,
-                SqlRepository(engine),
-                sandbox_enabled(dict(os.environ)),
-            )
+        with report_engine() as (workspace, engine):
+            try:
+                identity = resolve_identity(
+                    current_os_user(),
+                    as_user,
+                    SqlRepository(engine),
+                    sandbox_enabled(dict(os.environ)),
+                )
+            except IdentityRefused as error:
+                raise UserError(str(error)) from None
             overview = load_overview(engine, start, end, now, identity.user, unit)
-        except (IdentityRefused, ReportError) as error:
-            raise UserError(str(error)) from None
-        finally:
-            engine.dispose()
         _emit_directives(overview, fmt, output, workspace)
 
     @report_app.command("recall")
@@ -264,20 +271,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """What a recall took back: withdrawn on N of M channels, what a person must remove,
         failures, lag (requested → withdrawn), by platform."""
-        fmt = fmt.strip().lower()
-        if fmt not in report_output.RECALL_FORMATS:
-            raise UserError(
-                f"--format: {fmt!r} is not one of {', '.join(report_output.RECALL_FORMATS)}"
-            )
-        workspace = Workspace.from_env()
-        workspace.upgrade_database()
-        engine = workspace.engine()
-        try:
+        fmt = checked_format(fmt, report_output.RECALL_FORMATS)
+        with report_engine() as (_, engine):
             report = load_recall(engine, datetime.now(UTC), recall_id)
-        except ReportError as error:
-            raise UserError(str(error)) from None
-        finally:
-            engine.dispose()
         if fmt == "table":
             Console().print(report_output.recall_renderable(report))
         elif fmt == "json":
@@ -297,13 +293,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Tokens expiring soon, failing or revoked, per unit."""
         now = datetime.now(UTC)
-        workspace = Workspace.from_env()
-        workspace.upgrade_database()
-        engine = workspace.engine()
-        try:
+        with report_engine() as (_, engine):
             findings = load_account_health(engine, now, timedelta(days=horizon_days))
-        finally:
-            engine.dispose()
         if as_json:
             print(
                 json.dumps(
