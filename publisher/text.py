@@ -140,7 +140,7 @@ def unify_tone_style(text: str) -> str:
         return new[0].upper() + new[1:] if found[0].isupper() else new
 
     text = nfc(text)
-    if _OLD_TONE_HINT_RE.search(text) is None:  # the common case: nothing to swap
+    if not has_old_tone_style(text):  # the common case: nothing to swap
         return text
     return _OLD_TONE_RE.sub(swap, text)
 
