@@ -12,15 +12,17 @@ import io
 import json
 import textwrap
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.console import Group
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from publisher.domain import VIETNAM_TZ
+from publisher.report_directives import DirectivesOverview, Progress
 from publisher.reports import (
     NO_CHANNEL,
     Coverage,
@@ -295,7 +297,7 @@ def unit_record_csv(record: UnitRecord) -> str:
     return _csv(RECORD_COLUMNS, _record_rows(record))
 
 
-def to_json_text(value: Coverage | UnitRecord | RecallReport) -> str:
+def to_json_text(value: Coverage | UnitRecord | RecallReport | DirectivesOverview) -> str:
     """Readable at the top (a key a line, a list an item a line), compact inside each item:
     the C encoder does the work (json's indent= runs in pure Python: a directive over 3,400
     units — 2.8 MB — took ~400 ms that way, ~40 ms this way). The same JSON value."""
@@ -630,3 +632,195 @@ def recall_renderable(report: RecallReport) -> Group:
             )
         parts.append(todo)
     return Group(*parts)
+
+
+# --- directives overview --------------------------------------------------------------------
+
+DIRECTIVES_FORMATS = ("table", "csv", "xlsx", "json")
+# (CSV key, heading in the table and the XLSX sheet: Vietnamese first)
+DIRECTIVES_COLUMNS = (
+    ("article_id", "Mã · id"),
+    ("published_at", "Ban hành · published (+07)"),
+    ("title", "Tiêu đề · title"),
+    ("recalled", "Thu hồi · recalled"),
+    ("units_targeted", "Đơn vị · units"),
+    ("units_reached", "Đã đến · reached"),
+    ("percent_units_reached", "Phủ % · coverage %"),
+    ("channels_planned", "Kênh · channels"),
+    ("sent", "Đã đăng · sent"),
+    ("attention", "Cần xử lý · attention"),
+    ("in_progress", "Đang chờ · pending"),
+    ("cancelled", "Đã hủy · cancelled"),
+    ("withdrawn", "Đã gỡ · withdrawn"),
+    ("withdrawal_channels", "Cần gỡ · to withdraw"),
+    ("median_lag_min", "Trễ trung vị · median lag (min)"),
+    ("p95_lag_min", "Trễ p95 · p95 lag (min)"),
+)
+TOTAL_LABEL = "Tổng · total"
+
+
+def _progress_values(progress: Progress) -> list[Any]:
+    return [
+        progress.units_targeted,
+        progress.units_reached,
+        progress.percent_units_reached,
+        progress.planned,
+        progress.sent,
+        progress.attention,
+        progress.in_progress,
+        progress.cancelled,
+        progress.withdrawn,
+        progress.withdrawal_channels,
+        minutes(progress.median_lag_s),
+        minutes(progress.p95_lag_s),
+    ]
+
+
+def directives_rows(overview: DirectivesOverview) -> list[list[Any]]:
+    """One row per directive, newest first, then the totals line (no id, no time)."""
+    rows: list[list[Any]] = [
+        [
+            r.article.id,
+            r.article.published_at.astimezone(VIETNAM_TZ).isoformat(),
+            r.article.title,
+            "yes" if r.recalled else "",
+            *_progress_values(r.progress),
+        ]
+        for r in overview.rows
+    ]
+    total_title = f"{TOTAL_LABEL} ({len(overview.rows)} chỉ đạo · directives)"
+    rows.append(["", "", total_title, "", *_progress_values(overview.total)])
+    return rows
+
+
+def directives_csv(overview: DirectivesOverview) -> str:
+    return _csv([key for key, _ in DIRECTIVES_COLUMNS], directives_rows(overview))
+
+
+def write_directives_xlsx(overview: DirectivesOverview, path: Path) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    rows = directives_rows(overview)
+    _sheet(workbook, "Chỉ đạo - directives", [h for _, h in DIRECTIVES_COLUMNS], rows)
+    sheet = workbook["Chỉ đạo - directives"]
+    for cell in sheet[len(rows) + 1]:  # the totals line (row 1 is the heading)
+        cell.font = Font(bold=True)
+    workbook.properties.title = (
+        f"Directives {local_time(overview.since)} → {local_time(overview.until)} (+07)"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(path)
+    return path
+
+
+def period_days(overview: DirectivesOverview) -> tuple[date, date]:
+    """The first and the last day of the period in Hà Nội (`until` is the midnight after)."""
+    last = (overview.until.astimezone(VIETNAM_TZ) - timedelta(microseconds=1)).date()
+    return overview.since.astimezone(VIETNAM_TZ).date(), last
+
+
+def period_text(overview: DirectivesOverview) -> str:
+    first, last = period_days(overview)
+    return f"{first} → {last}"
+
+
+def _progress_cells(progress: Progress) -> list[str]:
+    lag = "—"
+    if progress.median_lag_s is not None:
+        lag = f"{duration(progress.median_lag_s)}/{duration(progress.p95_lag_s)}"
+    return [
+        f"{progress.units_reached}/{progress.units_targeted}",
+        f"{progress.percent_units_reached:.0f}%" if progress.units_targeted else "—",
+        str(progress.planned),
+        str(progress.sent),
+        str(progress.attention),
+        str(progress.in_progress),
+        str(progress.cancelled),
+        f"{progress.withdrawn}/{progress.withdrawal_channels}"
+        if progress.withdrawal_channels
+        else "",
+        lag,
+    ]
+
+
+_NUMBER_HEADINGS = (
+    "Đơn vị\nunits",
+    "Phủ\ncover",
+    "Kênh\nchan.",
+    "Đăng\nsent",
+    "Lỗi\nattn",
+    "Chờ\nwait",
+    "Hủy\ncanc.",
+    "Gỡ\nwdrn",
+    "Trễ\nlag",
+)
+_ATTENTION_COLUMN = _NUMBER_HEADINGS.index("Lỗi\nattn")
+# Below this many columns the titles go in a numbered list above the table: twelve columns
+# do not fit in 80, and a title squeezed to nothing is worse than one printed apart.
+WIDE_ENOUGH = 130
+_TITLE_WIDTH = 44
+
+
+class DirectivesView:
+    """The overview for a terminal: short two-line headings, counts paired
+    ("reached/targeted", "withdrawn/to withdraw", "median/p95"), a legend below; on a
+    narrow terminal the titles are listed above the table instead of in it."""
+
+    def __init__(self, overview: DirectivesOverview) -> None:
+        self.overview = overview
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        overview = self.overview
+        wide = options.max_width >= WIDE_ENOUGH
+        yield Text.assemble(
+            ("Tổng quan chỉ đạo · directives overview ", "bold"),
+            (period_text(overview), "bold cyan"),
+            f" (+07)\nphạm vi · scope {overview.scope}; "
+            f"báo cáo lúc · as of {local_time(overview.generated_at)}",
+        )
+        titles = [
+            textwrap.shorten(
+                f"↩ {r.article.title}" if r.recalled else r.article.title,
+                _TITLE_WIDTH if wide else max(20, options.max_width - 20),
+                placeholder="…",
+            )
+            for r in overview.rows
+        ]
+        if not wide:
+            for row, title in zip(overview.rows, titles, strict=True):
+                yield Text(f"#{row.article.id} {local_time(row.article.published_at)}  {title}")
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table.add_column("#", justify="right", no_wrap=True)
+        if wide:
+            table.add_column("Ban hành\npublished", no_wrap=True)
+            table.add_column("Tiêu đề\ntitle", no_wrap=True)
+        for heading in _NUMBER_HEADINGS:
+            table.add_column(heading, justify="right", no_wrap=True)
+        for row, title in zip(overview.rows, titles, strict=True):
+            values = _progress_cells(row.progress)
+            cells: list[str | Text] = list(values)
+            if row.progress.attention:
+                cells[_ATTENTION_COLUMN] = Text(values[_ATTENTION_COLUMN], style="bold red")
+            published = row.article.published_at.astimezone(VIETNAM_TZ).strftime("%d/%m %H:%M")
+            lead = [str(row.article.id), published, title] if wide else [str(row.article.id)]
+            table.add_row(*lead, *cells)
+        table.add_section()
+        total = f"{TOTAL_LABEL} ({len(overview.rows)})"
+        lead = ["", "", total] if wide else ["Σ"]
+        table.add_row(*lead, *_progress_cells(overview.total), style="bold")
+        yield table
+        yield Text(
+            ("" if wide else f"Σ: {total}; ")
+            + "đơn vị: đã đến/được giao · units reached/targeted; phủ · coverage = reached ÷ "
+            "targeted; kênh · channels planned; lỗi · needs attention (failed, expired, "
+            "unknown, review); chờ · on the way; gỡ · withdrawn/to withdraw; ↩ thu hồi · "
+            "recalled; trễ · lag published → sent, median/p95",
+            style="dim",
+        )
+
+
+def directives_renderable(overview: DirectivesOverview) -> DirectivesView:
+    return DirectivesView(overview)

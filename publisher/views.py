@@ -64,6 +64,10 @@ WITHDRAWAL = table_of(WithdrawalRow)
 
 T = TypeVar("T")
 
+# A queue segment with at most this many matching posts is read by sorting its matches;
+# a larger one by walking `post.created_at` (Views.queue).
+SORT_AT_MOST = 20_000
+
 PROBLEM_STATES = (
     DeliveryState.FAILED.value,
     DeliveryState.UNKNOWN.value,
@@ -290,22 +294,44 @@ class Views:
 
     # --- the queue -------------------------------------------------------------------
 
-    def _queue_conditions(self, scope: Scope, wanted: QueueFilter) -> list[sa.ColumnElement[bool]]:
+    def _queue_conditions(
+        self, scope: Scope, wanted: QueueFilter, per_row: bool = False
+    ) -> list[sa.ColumnElement[bool]]:
+        """The filter as SQL conditions on `post` joined with its article and unit.
+
+        Two forms, the same posts (tests/views/test_queue_segments.py holds both to a plain
+        reference). The default — kind, channel and search as `post.<indexed column> IN (a
+        small or index-only set)` — lets a count read the post indexes alone instead of
+        probing the article, unit or delivery rows once per post. `per_row` — the same tests
+        on each joined row, or an EXISTS probe of one index entry — suits a page read by
+        walking `post.created_at` until it is full: the planner keeps that walk instead of
+        gathering every match of a large set and sorting it (docs/tui.md)."""
         conditions: list[sa.ColumnElement[bool]] = [scope.covers(POST.c.unit_code)]
         if wanted.unit:
             conditions.append(POST.c.unit_code == wanted.unit)
         if wanted.state:
             conditions.append(POST.c.state == wanted.state)
         if wanted.kind:
-            conditions.append(ARTICLE.c.kind == wanted.kind)
+            conditions.append(
+                ARTICLE.c.kind == wanted.kind
+                if per_row
+                else POST.c.article_id.in_(
+                    sa.select(ARTICLE.c.id).where(ARTICLE.c.kind == wanted.kind)
+                )
+            )
         if wanted.channel:
+            # ix_delivery_platform_post and ix_delivery_archive_platform_post (platform,
+            # post_id): the set is read from the indexes only, and a probe is one entry.
+            platform = wanted.channel
             conditions.append(
                 sa.or_(
                     *(
-                        sa.exists().where(t.c.post_id == POST.c.id, t.c.platform == wanted.channel)
+                        sa.exists().where(t.c.platform == platform, t.c.post_id == POST.c.id)
                         for t in (DELIVERY, DELIVERY_ARCHIVE)
                     )
                 )
+                if per_row
+                else POST.c.id.in_(history_where(lambda t: t.c.platform == platform, "post_id"))
             )
         if wanted.day:
             # A post moved by a person has its own time; otherwise its channels' due times
@@ -330,13 +356,30 @@ class Views:
         text = wanted.search.strip()
         if text:
             like = f"%{text}%"
-            conditions.append(
-                sa.or_(
-                    ARTICLE.c.title.ilike(like),
-                    POST.c.unit_code.ilike(like),
-                    UNIT.c.name.ilike(like),
+            if per_row:
+                conditions.append(
+                    sa.or_(
+                        ARTICLE.c.title.ilike(like),
+                        POST.c.unit_code.ilike(like),
+                        UNIT.c.name.ilike(like),
+                    )
                 )
-            )
+            else:
+                # The text is looked for in the article titles and the unit codes and names
+                # (thousands of rows, each read once), not in 400,000 joined post rows; the
+                # posts then come through their article_id and unit_code indexes.
+                conditions.append(
+                    sa.or_(
+                        POST.c.article_id.in_(
+                            sa.select(ARTICLE.c.id).where(ARTICLE.c.title.ilike(like))
+                        ),
+                        POST.c.unit_code.in_(
+                            sa.select(UNIT.c.code).where(
+                                sa.or_(UNIT.c.code.ilike(like), UNIT.c.name.ilike(like))
+                            )
+                        ),
+                    )
+                )
         return conditions
 
     def queue(
@@ -354,16 +397,14 @@ class Views:
             UNIT, UNIT.c.code == POST.c.unit_code
         )
         conditions = self._queue_conditions(scope, wanted)
-        # Only filters on the article or the unit need the joins to count (every post has
-        # both: foreign keys, NOT NULL).
-        counted = joined if (wanted.kind or wanted.search.strip()) else POST
+        walking = self._queue_conditions(scope, wanted, per_row=True)
         is_waiting = POST.c.state == PostState.AWAITING_APPROVAL.value
         urgent_articles = sa.select(ARTICLE.c.id).where(ARTICLE.c.urgent.is_(True))
         with self.engine.connect() as conn:
             urgent = set(conn.execute(urgent_articles).scalars())
             per_article = conn.execute(
                 sa.select(POST.c.article_id, POST.c.state, sa.func.count())
-                .select_from(counted)
+                .select_from(POST)  # every condition is on post's columns: no join
                 .where(*conditions)
                 .group_by(POST.c.article_id, POST.c.state)  # ix_post_queue_count's order
             ).all()
@@ -400,10 +441,23 @@ class Views:
                     ARTICLE.c.urgent,
                 )
                 .select_from(joined)
-                .where(*conditions, *segment)
+                # Which form of the filter leads the planner to the cheap plan:
+                # - one post state (the waiting segments, a state filter): start from the
+                #   state index and test each post (a backlog of hundreds, not the 400,000
+                #   ids of a channel's set);
+                # - a large segment: walk created_at, testing each row, until the page is
+                #   full (a filter matching most posts fills it soon);
+                # - else a small set (a search, a rare kind or channel): gather its matches
+                #   through the indexes and sort them (a walk could pass every post before
+                #   finding a few old ones).
+                .where(
+                    *(walking if waiting or wanted.state or size > SORT_AT_MOST else conditions),
+                    *segment,
+                )
                 .order_by(POST.c.created_at.desc(), POST.c.id)
                 .offset(start)
-                .limit(limit - len(rows))
+                # no more than the segment holds: a walk stops at its last match
+                .limit(min(limit - len(rows), size - start))
             )
             rows.extend(self._rows(query))
             start = 0

@@ -42,6 +42,7 @@ HASHTAG = re.compile(r"#\w+")
 TEXT_FIELDS = ("message", "text", "caption", "description")
 LINK_FIELDS = ("link", "url")
 IMAGE_FIELDS = ("picture", "photo", "cover", "image", "media")
+ALBUM_FIELDS = ("photos",)  # Telegram's sendMediaGroup: a list of 2–10 image URLs
 
 
 def platform_length(platform: str, payload: Mapping[str, Any], text: str) -> int:
@@ -74,6 +75,16 @@ def main_text(payload: Mapping[str, Any]) -> str:
     return ""
 
 
+def images_of(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every image the payload posts, in order: an album's list, else the one image."""
+    for name in ALBUM_FIELDS:
+        value = payload.get(name)
+        if isinstance(value, list) and value:
+            return tuple(str(url) for url in value)
+    image = first_field(payload, IMAGE_FIELDS)
+    return (image,) if image else ()
+
+
 def first_field(payload: Mapping[str, Any], names: Sequence[str]) -> str | None:
     for name in names:
         value = payload.get(name)
@@ -88,17 +99,19 @@ def preview_of(channel: Channel, account_id: str, detail: PostDetail) -> Channel
     text = main_text(payload)
     platform = channel.platform.value
     length = platform_length(platform, payload, text)
+    images = images_of(payload)
     return ChannelPreview(
         account_id=account_id,
         platform=platform,
         text=text,
         link=first_field(payload, LINK_FIELDS),
-        image=first_field(payload, IMAGE_FIELDS),
+        image=images[0] if images else None,
         hashtags=tuple(dict.fromkeys(HASHTAG.findall(text))),
         length=length,
         limit=channel.text_limit,
         problems=adapted.problems,
         payload=dict(payload) if adapted.payload is not None else None,
+        images=images,
     )
 
 

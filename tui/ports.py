@@ -45,12 +45,13 @@ class ChannelPreview:
     platform: str
     text: str  # the main text as the platform shows it
     link: str | None = None
-    image: str | None = None
+    image: str | None = None  # the first (or only) image
     hashtags: tuple[str, ...] = ()
     length: int = 0  # counted the way the platform counts
     limit: int | None = None
     problems: tuple[Problem, ...] = ()
     payload: dict[str, object] | None = field(default=None)
+    images: tuple[str, ...] = ()  # every image posted, in order (a Telegram album: 2–10)
 
 
 class Backend(Protocol):

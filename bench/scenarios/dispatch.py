@@ -1,8 +1,10 @@
 """Dispatch throughput of the delivery worker on SQLite.
 
-1. No-latency channel: deliveries/s of one worker (claim 50 → per delivery commit `sending`,
-   call, commit `sent`), against the bare claim-and-commit loop (the same SQL through the
-   sqlite3 module, no worker, no channel, no SQLAlchemy).
+1. No-latency channel: deliveries/s of one worker (claim 50 → one commit of the launched
+   group's `sending` marks, the calls, one commit of their outcomes), against the bare
+   claim-and-commit loop (the same SQL and transactions through the sqlite3 module, no
+   worker, no channel, no SQLAlchemy) and the minimal loop (the issue's first baseline: claim
+   50, then per delivery two one-statement commits).
 2. 200 ms platform latency with a per-account minimum gap: total time against the theoretical
    minimum ((posts per account − 1) × gap + latency).
 """
@@ -30,7 +32,7 @@ from publisher.delivery.jobs import NewDelivery
 from publisher.delivery.limits import RateLimits
 from publisher.delivery.worker import Worker, WorkerConfig
 from publisher.domain import Article, ChannelAccount, Platform, Unit
-from publisher.store.delivery_sql import ARTICLE, POST, SqlDeliveryStore
+from publisher.store.delivery_sql import ARTICLE, FEW_WITHDRAWALS, POST, SqlDeliveryStore
 from publisher.store.engine import make_engine
 from publisher.store.recall_sql import SqlRecallStore
 from publisher.store.sql import SqlRepository
@@ -171,13 +173,15 @@ _CLAIM = (
     "AND (due.expires_at IS NULL OR due.expires_at > ?) "
     "AND (due.account_id NOT IN (SELECT channel_account.id FROM channel_account "
     "WHERE channel_account.status != ?)) "
-    'AND ((? || due.account_id) NOT IN (SELECT rate_limit."key" FROM rate_limit '
-    "WHERE rate_limit.next_allowed_at > ?)) "
-    "AND NOT (EXISTS (SELECT * FROM withdrawal WHERE withdrawal.delivery_id = due.id)) "
+    'AND (due.account_id NOT IN (SELECT substr(rate_limit."key", ?) AS substr_1 FROM rate_limit '
+    'WHERE substr(rate_limit."key", ?, ?) = ? AND rate_limit.next_allowed_at > ?)) '
+    "AND (due.id NOT IN (SELECT withdrawal.delivery_id FROM withdrawal)) "
     "ORDER BY due.priority DESC, due.due_at, due.id LIMIT ? OFFSET ?) "
     "RETURNING id, post_id, article_id, unit_code, account_id, platform, state, attempt, "
     "lease_owner, lease_until, payload, body_hash, expires_at, created_at, priority"
 )
+# How many withdrawal rows there may be (few: the claim reads their ids once, as here).
+_LAST_WITHDRAWAL = "SELECT max(withdrawal.id) AS max_1 FROM withdrawal"
 _MARK_SENDING = (
     "UPDATE delivery SET state=?, lease_until=?, body_hash=?, updated_at=? "
     "WHERE delivery.id = ? AND delivery.lease_owner = ? AND delivery.attempt = ? "
@@ -202,10 +206,11 @@ def check_same_sql(engine: sa.Engine) -> None:
     """The bare loop's statements are the worker's, word for word (whitespace aside)."""
     store = SqlDeliveryStore(engine)
     driver = {name: " ".join(st.sql.split()) for name, st in store._driver.items()}
-    claim = " ".join(store._claim_statement([], [], 50).sql.split())
+    claim = " ".join(store._claim_statement([], [], 50, few_withdrawals=True).sql.split())
     ours = {
         "active_pauses": _PAUSES,
         "held": _HELD_PLATFORMS,
+        "last_withdrawal": _LAST_WITHDRAWAL,
         "mark_sending_same_body": _MARK_SENDING,
         "insert_attempt": _INSERT_ATTEMPT,
         "mark_sent": _MARK_SENT,
@@ -219,9 +224,10 @@ def check_same_sql(engine: sa.Engine) -> None:
 def bare_rate(template: Path, n: int) -> float:
     """The floor: the worker's own SQL and transactions straight through the sqlite3 module,
     on a connection set up as the engine sets its own (WAL, synchronous=NORMAL, foreign
-    keys): per claim the pause and held-platform reads and the claim of 50 (one
-    transaction), then per delivery `sending` + attempt row (one commit) and `sent` +
-    attempt outcome (one commit). No worker, no channel, no SQLAlchemy, no asyncio."""
+    keys): per claim the pause, held-platform and withdrawal-count reads and the claim of 50
+    (one transaction), then the worker's group commits: the 50 `sending` marks + attempt rows
+    (one commit) and the 50 `sent` + attempt outcomes (one commit), each row fenced and
+    checked on its own. No worker, no channel, no SQLAlchemy, no asyncio."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "b.db"
         shutil.copyfile(template, path)
@@ -238,37 +244,44 @@ def bare_rate(template: Path, n: int) -> float:
             db.execute("BEGIN IMMEDIATE")
             db.execute(_PAUSES, (t_now,)).fetchall()
             db.execute(_HELD_PLATFORMS, ("platform:%", t_now)).fetchall()
+            [(last,)] = db.execute(_LAST_WITHDRAWAL).fetchall()
+            assert (last or 0) <= FEW_WITHDRAWALS  # the claim below is the few-rows form
             lease_until = _sqlite_time(now + timedelta(seconds=60))
             claim = ("claimed", 1, "b", lease_until, t_now, "pending", "retry_wait", t_now, t_now)
-            rows = db.execute(_CLAIM, (*claim, "active", "account:", t_now, 50, 0)).fetchall()
+            held = (9, 1, 8, "account:", t_now)
+            rows = db.execute(_CLAIM, (*claim, "active", *held, 50, 0)).fetchall()
             db.execute("COMMIT")
             if not rows:
                 break
+            # The worker's group commits: one transaction for the batch's `sending` marks
+            # and attempt rows, one for their outcomes, each row fenced on its own.
+            now = datetime.now(UTC)
+            t_now = _sqlite_time(now)
+            lease_until = _sqlite_time(now + timedelta(seconds=60))
+            fence = ("claimed", t_now)
+            db.execute("BEGIN IMMEDIATE")
             for row in rows:
                 delivery_id, attempt, payload = row[0], row[7], row[10]
                 body_hash = hashlib.sha256(payload.encode()).hexdigest()
-                now = datetime.now(UTC)
-                t_now = _sqlite_time(now)
-                db.execute("BEGIN IMMEDIATE")
-                lease_until = _sqlite_time(now + timedelta(seconds=60))
-                fence = ("claimed", t_now)
                 changed = db.execute(
                     _MARK_SENDING,
                     ("sending", lease_until, body_hash, t_now, delivery_id, "b", attempt, *fence),
                 ).rowcount
                 assert changed == 1
                 db.execute(_INSERT_ATTEMPT, (delivery_id, attempt, "b", t_now, "sending"))
-                db.execute("COMMIT")
+            db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                delivery_id, attempt = row[0], row[7]
                 t_now = _sqlite_time(datetime.now(UTC))
-                db.execute("BEGIN IMMEDIATE")
                 sent = ("sent", None, "r", None, None, None, t_now, t_now)
                 changed = db.execute(
                     _MARK_SENT, (*sent, delivery_id, "b", attempt, "sending")
                 ).rowcount
                 assert changed == 1
                 db.execute(_FINISH_ATTEMPT, (t_now, "sent", "r", delivery_id, attempt))
-                db.execute("COMMIT")
                 done += 1
+            db.execute("COMMIT")
         elapsed = time.perf_counter() - started
         db.close()
     assert done == n

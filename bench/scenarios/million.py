@@ -3,8 +3,10 @@
 Over the cached ~1,000,000-delivery SQLite database of `bench/million_db.py` (built on first
 use, then reused): `publisher report coverage` for the newest directive (as the CLI makes it:
 load, compute, JSON text), for a province's subtree and for a unit's 30-day record; the TUI's
-coverage of a directive for the root user; the admin's first queue page with its counts; the
-worker's claim query. Then on a scratch copy: archive the 95% of finished rows older than
+coverage of a directive for the root user; `publisher report directives` (every directive of the
+default 30 days, and of the whole 90 days) for the root admin and for a province's user
+(duyet.hanoi, 01's subtree); the admin's first queue page with its counts; the worker's claim
+query. Then on a scratch copy: archive the 95% of finished rows older than
 4 days (`publisher archive` in-process: rows/s), and the same queue page and claim again.
 Each figure is the median of several rounds; a figure with a target carries `target` (same
 unit) and `meets_target`. `--quick` uses ~100,000 deliveries.
@@ -27,6 +29,8 @@ import sqlalchemy as sa
 from bench.million_db import NOW, fresh_copy, million_db
 from bench.scenarios.tui import drive_rounds, figures_of
 from publisher import report_output
+from publisher.cli.reports_cmd import report_period
+from publisher.report_directives import load_overview
 from publisher.reports import load_coverage, load_unit_record, newest_directive_id
 from publisher.store.archive import archive_finished
 from publisher.store.delivery_sql import SqlDeliveryStore
@@ -93,6 +97,42 @@ def _cli_coverage_ms(url: str, rounds: int) -> float:
     )
 
 
+def _directives_figures(engine: sa.Engine, rounds: int) -> list[dict[str, Any]]:
+    """`publisher report directives` as the CLI makes it (load, compute, JSON text): the
+    default period (the 30 local days up to NOW) and the whole history, for the root admin
+    and for a province's user."""
+    repository = SqlRepository(engine)
+    default = report_period(None, None, NOW)
+    whole = report_period("2026-08-01", None, NOW)  # before the first article (NOW − 90 d)
+    figures = []
+    for username, label in (("admin", "root"), ("duyet.hanoi", "province_01")):
+        user = repository.get_user(username)
+        assert user is not None
+        for (since, until), period in ((default, "30d"), (whole, "all")):
+            overview = load_overview(engine, since, until, NOW, user)
+            figures.append(
+                _figure(
+                    f"million.report_directives_{period}_{label}_deliveries",
+                    overview.total.planned,
+                    "deliveries",
+                )
+            )
+            figures.append(
+                _figure(
+                    f"million.report_directives_{period}_{label}",
+                    _median_ms(
+                        lambda s=since, u=until, who=user: report_output.to_json_text(
+                            load_overview(engine, s, u, NOW, who)
+                        ),
+                        rounds,
+                    ),
+                    "ms",
+                    REPORT_TARGET_MS,
+                )
+            )
+    return figures
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     db = million_db(100_000 if quick else 1_000_000)
     rounds = 3 if quick else 5
@@ -150,6 +190,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "ms",
             REPORT_TARGET_MS,
         ),
+        *_directives_figures(engine, rounds),
         _figure("million.cli_report_coverage_process", _cli_coverage_ms(db.url, 3), "ms"),
         _figure(
             "million.queue_first_page_hot",
@@ -194,6 +235,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 _median_ms(lambda: report_output.to_json_text(load_coverage(engine, NOW)), rounds),
                 "ms",
                 REPORT_TARGET_MS,
+            ),
+            *(
+                {**f, "name": f["name"].replace("report_directives", "report_directives_archived")}
+                for f in _directives_figures(engine, rounds)
             ),
         ]
         figures += figures_of("million.tui_archived", drive_rounds(engine, repository, 3), True)

@@ -8,6 +8,11 @@ routed, audit event) with a raw bulk insert of the very rows it wrote (same stat
 expiry times; plain executemany, nothing else). The two sides alternate, each on its own
 identically seeded database, one new article per round; the figures are medians. SQLite, and
 PostgreSQL when DATABASE_URL_TEST is set.
+
+`units_sync`: what every `publisher init` (and start-up) pays to bring the unit table in line
+with the configuration — the sample units plus the national tree (~3,385 units, as after
+`publisher units import`) through `SqlRepository.upsert_units`: into an empty table (first
+`init`), again with nothing changed (every later `init`), and with 100 names changed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,9 +30,12 @@ from bench.scenarios.fanout import database
 from publisher.domain import Platform, Unit
 from publisher.national import load_division
 from publisher.service import DeliveryService
+from publisher.settings import load_config
 from publisher.settings.workflow import ScheduleFile
 from publisher.store.delivery_sql import ACCOUNT, ARTICLE, POST, UNIT, D
 from publisher.store.repository import unit_path
+from publisher.store.sql import SqlRepository
+from publisher.workspace import SAMPLE_CONFIG
 
 DESCRIPTION = "directive to every unit of the country × 5 channels vs a raw bulk insert (medians)"
 PLATFORMS = (Platform.FACEBOOK, Platform.ZALO, Platform.TELEGRAM, Platform.VIBER, Platform.X)
@@ -229,6 +238,51 @@ def measure(kind: str, quick: bool) -> list[dict[str, Any]]:
     ]
 
 
+def configured_units(quick: bool) -> list[Unit]:
+    """The sample configuration's units with the national tree over them, as `init` syncs
+    them after `publisher units import` (a province of both: the national one)."""
+    units = {u.code: u for u in load_config(SAMPLE_CONFIG).units}
+    units.update({u.code: u for u in national_tree(quick)})
+    return list(units.values())
+
+
+def measure_units_sync(kind: str, quick: bool) -> list[dict[str, Any]]:
+    units = configured_units(quick)
+    rounds = 3 if quick else 5
+    first: list[float] = []
+    unchanged: list[float] = []
+    renamed: list[float] = []
+    for n in range(rounds):
+        with database(kind) as engine:
+            repository = SqlRepository(engine)
+            started = time.perf_counter()
+            repository.upsert_units(units)
+            first.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            repository.upsert_units(units)
+            unchanged.append(time.perf_counter() - started)
+            renamed_at = set(range(0, len(units), max(1, len(units) // 100))[:100])
+            edited = [
+                replace(u, name=f"{u.name} ({n})") if i in renamed_at else u
+                for i, u in enumerate(units)
+            ]
+            started = time.perf_counter()
+            repository.upsert_units(edited)
+            renamed.append(time.perf_counter() - started)
+            stored = {u.code: u.name for u in repository.list_units()}
+            assert stored == {u.code: u.name for u in edited}, "units_sync stored other names"
+
+    def ms(times: list[float]) -> float:
+        return round(statistics.median(times) * 1000, 1)
+
+    return [
+        {"name": f"units_sync_{kind}_units", "value": len(units), "unit": "units"},
+        {"name": f"units_sync_{kind}_first", "value": ms(first), "unit": "ms", "rounds": rounds},
+        {"name": f"units_sync_{kind}_unchanged", "value": ms(unchanged), "unit": "ms"},
+        {"name": f"units_sync_{kind}_100_renamed", "value": ms(renamed), "unit": "ms"},
+    ]
+
+
 class _NoDirectory:
     """route_article reads units and accounts itself (load_directory); nothing else here
     needs the directory."""
@@ -238,8 +292,10 @@ class _NoDirectory:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    figures = measure("sqlite", quick)
+    figures = measure_units_sync("sqlite", quick)
+    figures += measure("sqlite", quick)
     if os.environ.get("DATABASE_URL_TEST"):
+        figures += measure_units_sync("postgresql", quick)
         figures += measure("postgresql", quick)
     else:
         figures.append(

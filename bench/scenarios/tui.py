@@ -6,11 +6,18 @@ posts and deliveries (~100,000 deliveries; quick: ~10,000), then drives the real
 (Textual `run_test`) over the real backend (views + DeliveryService): time until the first page
 of the admin's queue is on screen, the time a cursor key takes to answer, and the time to turn
 a page (which asks the database again).
+
+Over the million, each queue filter too (kind, channel, state, a search): the time of what the
+queue screen asks when a filter changes (`QueueScreen.load_page`: the first page with its total,
+and the counts per state), median of rounds — on SQLite, and on PostgreSQL when
+DATABASE_URL_TEST names a server (the same rows copied as bench/scenarios/million_pg.py does,
+into a schema dropped afterwards).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -20,15 +27,32 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from publisher.domain import PostState
 from publisher.settings import load_config
 from publisher.store.engine import make_engine, upgrade
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ArticleRow, DeliveryRow, PostRow
+from publisher.views import QueueFilter, Views
 from publisher.workspace import SAMPLE_CONFIG, sync_directory
 
 DESCRIPTION = "TUI: open the queue and answer keys over ~100,000 and ~1,000,000 deliveries"
 OPEN_TARGET_MS = 1000.0
 KEY_TARGET_MS = 100.0
+PAGE_SIZE = 50  # TuiSettings.page_size's default
+
+# name → the filter an editor picks (the admin, who sees the whole network)
+FILTERS = {
+    "none": QueueFilter(),
+    "kind_directive": QueueFilter(kind="directive"),
+    "kind_article": QueueFilter(kind="article"),
+    "channel_telegram": QueueFilter(channel="telegram"),  # ~1 post in 6
+    "channel_facebook": QueueFilter(channel="facebook"),  # every post: the worst case
+    "state_waiting": QueueFilter(state=PostState.AWAITING_APPROVAL.value),
+    "state_approved": QueueFilter(state=PostState.APPROVED.value),
+    "search_title": QueueFilter(search="số 42"),
+    "search_unit": QueueFilter(search="Hà Nội"),
+    "search_nothing": QueueFilter(search="không có đâu"),
+}
 
 
 def _fill(
@@ -168,16 +192,83 @@ def drive_rounds(engine: sa.Engine, repository: SqlRepository, rounds: int) -> d
     }
 
 
+def filter_figures(engine: sa.Engine, prefix: str, rounds: int) -> list[dict[str, Any]]:
+    """Each filter's first page (with its total) and the counts per state, as the queue
+    screen reads them after a filter change: median of `rounds` (after one warm-up)."""
+    views = Views(engine)
+    user = SqlRepository(engine).get_user("admin")
+    assert user is not None
+    figures: list[dict[str, Any]] = []
+    for name, wanted in FILTERS.items():
+        times = []
+        for _ in range(rounds + 1):
+            started = time.perf_counter()
+            page = views.queue(user, wanted, 0, PAGE_SIZE)
+            views.queue_counts(user)
+            times.append(time.perf_counter() - started)
+        value = round(statistics.median(times[1:]) * 1000, 1)
+        figures += [
+            {
+                "name": f"{prefix}.filter_{name}",
+                "value": value,
+                "unit": "ms",
+                "target": KEY_TARGET_MS,
+                "meets_target": value <= KEY_TARGET_MS,
+            },
+            {"name": f"{prefix}.filter_{name}_posts", "value": page.total, "unit": "posts"},
+        ]
+    return figures
+
+
+def postgres_filter_figures(rounds: int) -> list[dict[str, Any]]:
+    """The filters over the same million on the server of DATABASE_URL_TEST (if any)."""
+    import uuid
+
+    from bench.million_db import million_db
+    from bench.scenarios.million_pg import _copy
+    from publisher.store.engine import normalise_url
+
+    url = os.environ.get("DATABASE_URL_TEST", "").strip()
+    if not url:
+        return [{"name": "tui.million_pg.skipped_no_DATABASE_URL_TEST", "value": 0, "unit": "n"}]
+    url = normalise_url(url)
+    db = million_db()
+    schema = f"bench_tui_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    scoped = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    try:
+        upgrade(scoped)
+        engine = make_engine(scoped)
+        _copy(str(db.path), engine)
+        # A live server's autovacuum has set the visibility map by now; after COPY only a
+        # VACUUM does, and index-only scans (the channel filter's) need it.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("post", "delivery", "delivery_archive", "article", "unit"):
+                conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
+        figures = filter_figures(engine, "tui.million_pg", rounds)
+        engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    return figures
+
+
 def run_million(rounds: int = 3) -> list[dict[str, Any]]:
     from bench.million_db import million_db
 
     db = million_db()
     engine = make_engine(db.url)
     measured = drive_rounds(engine, SqlRepository(engine), rounds)
+    filters = filter_figures(engine, "tui.million", 5)
     engine.dispose()
     return [
         {"name": "tui.million.deliveries", "value": db.deliveries, "unit": "deliveries"},
         *figures_of("tui.million", measured, targets=True),
+        *filters,
+        *postgres_filter_figures(5),
     ]
 
 

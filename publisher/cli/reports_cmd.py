@@ -1,8 +1,9 @@
-"""`publisher report coverage` and `publisher accounts check` (issue 7)."""
+"""`publisher report coverage|directives|recall` and `publisher accounts check` (issue 7)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -15,6 +16,8 @@ from publisher import report_output
 from publisher.cli.common import UserError
 from publisher.credential_health import DEFAULT_HORIZON_DAYS, load_account_health
 from publisher.domain import VIETNAM_TZ
+from publisher.identity import IdentityRefused, current_os_user, resolve_identity, sandbox_enabled
+from publisher.report_directives import DirectivesOverview, load_overview
 from publisher.reports import (
     Coverage,
     ReportError,
@@ -23,6 +26,7 @@ from publisher.reports import (
     load_recall,
     load_unit_record,
 )
+from publisher.store.sql import SqlRepository
 from publisher.workspace import Workspace
 
 report_app = typer.Typer(help="Reports: who published what, when, where.")
@@ -42,6 +46,36 @@ def parse_when(text: str, option: str) -> datetime:
             "(YYYY-MM-DDTHH:MM[+07:00])"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=VIETNAM_TZ)
+
+
+def parse_day(text: str, option: str) -> date:
+    """A local date, YYYY-MM-DD (a day in Hà Nội)."""
+    text = text.strip()
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+DEFAULT_PERIOD_DAYS = 30
+
+
+def report_period(since: str | None, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[first day 00:00, the day after the last 00:00) in Hà Nội. Both days are included;
+    by default the last 30 days, today included."""
+    last = parse_day(until, "--until") if until else now.astimezone(VIETNAM_TZ).date()
+    first = parse_day(since, "--since") if since else last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if last < first:
+        if until:
+            raise UserError(f"--until: {last} is before --since {first}")
+        raise UserError(f"--since: {first} is after today ({last})")
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=VIETNAM_TZ)
+
+    return midnight(first), midnight(last + timedelta(days=1))
 
 
 def default_output(workspace: Workspace, stem: str, fmt: str) -> Path:
@@ -89,6 +123,34 @@ def _emit_record(record: UnitRecord, fmt: str, output: Path | None, workspace: W
         _write_text(path, report_output.unit_record_csv(record))
     else:
         report_output.write_unit_record_xlsx(record, path)
+    print(path)
+
+
+def _emit_directives(
+    overview: DirectivesOverview, fmt: str, output: Path | None, workspace: Workspace
+) -> None:
+    if not overview.rows:
+        # Nothing to write: say so (whatever the format) rather than leave an empty file.
+        print(
+            "Không có chỉ đạo nào trong kỳ · no directive was published in "
+            f"{report_output.period_text(overview)} (+07)"
+        )
+        return
+    if fmt == "table":
+        Console().print(report_output.directives_renderable(overview))
+        return
+    if fmt == "json" and output is None:
+        print(report_output.to_json_text(overview), end="")
+        return
+    first, last = report_output.period_days(overview)
+    stem = f"directives-{first:%Y%m%d}-{last:%Y%m%d}"
+    path = output or default_output(workspace, stem, fmt)
+    if fmt == "json":
+        _write_text(path, report_output.to_json_text(overview))
+    elif fmt == "csv":
+        _write_text(path, report_output.directives_csv(overview))
+    else:
+        report_output.write_directives_xlsx(overview, path)
     print(path)
 
 
@@ -145,6 +207,53 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(error)) from None
         finally:
             engine.dispose()
+
+    @report_app.command("directives")
+    def directives(
+        since: str | None = typer.Option(
+            None, "--since", help="First day (YYYY-MM-DD, Hà Nội; default: 29 days before --until)."
+        ),
+        until: str | None = typer.Option(
+            None, "--until", help="Last day, included (YYYY-MM-DD, Hà Nội; default: today)."
+        ),
+        unit: str | None = typer.Option(
+            None, "--unit", help="Only this unit's subtree (within what you may see)."
+        ),
+        fmt: str = typer.Option("table", "--format", help="table | csv | xlsx | json"),
+        output: Path | None = typer.Option(
+            None,
+            "--output",
+            help="File to write (default: <working folder>/reports/…; json goes to stdout).",
+        ),
+        as_user: str | None = typer.Option(
+            None, "--as", help="Act as this user (sandbox, or users allowed to act for others)."
+        ),
+    ) -> None:
+        """Every directive of a period, newest first: units, channels, sent, needing
+        attention, on the way, cancelled, withdrawn, coverage %, lag (median, p95)."""
+        fmt = fmt.strip().lower()
+        if fmt not in report_output.DIRECTIVES_FORMATS:
+            raise UserError(
+                f"--format: {fmt!r} is not one of {', '.join(report_output.DIRECTIVES_FORMATS)}"
+            )
+        now = datetime.now(UTC)
+        start, end = report_period(since, until, now)
+        workspace = Workspace.from_env()
+        workspace.upgrade_database()
+        engine = workspace.engine()
+        try:
+            identity = resolve_identity(
+                current_os_user(),
+                as_user,
+                SqlRepository(engine),
+                sandbox_enabled(dict(os.environ)),
+            )
+            overview = load_overview(engine, start, end, now, identity.user, unit)
+        except (IdentityRefused, ReportError) as error:
+            raise UserError(str(error)) from None
+        finally:
+            engine.dispose()
+        _emit_directives(overview, fmt, output, workspace)
 
     @report_app.command("recall")
     def recall(

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from publisher.cli.common import UserError
+from publisher.domain import FINAL_DELIVERY_STATES
 from publisher.settings import Config, ConfigError
 from publisher.workspace import Workspace, sync_directory
 
@@ -78,7 +79,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Counts of articles, posts and deliveries by state."""
+        """Counts of articles, posts and deliveries by state (hot, and archived apart)."""
         workspace = Workspace.from_env()
         workspace.upgrade_database()
         counts = workspace.repository().status_counts().to_json()
@@ -94,6 +95,12 @@ def register(app: typer.Typer) -> None:
             assert isinstance(states, dict)
             for state, n in states.items():
                 table.add_row(f"{group}.{state}", str(n))
+        # Only finished states are ever archived: list those, zeros included, so the operator
+        # sees the archive is counted even before the first `publisher archive`.
+        archived = counts["deliveries_archived"]
+        assert isinstance(archived, dict)
+        for state in sorted(s.value for s in FINAL_DELIVERY_STATES):
+            table.add_row(f"deliveries_archived.{state}", str(archived[state]))
         Console().print(table)
 
     app.add_typer(config_app, name="config")

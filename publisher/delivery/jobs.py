@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -53,9 +53,59 @@ class NewDelivery:
     payload: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """One delivery about to go out: its `sending` mark (with the match hash of the exact
+    body) and its attempt row. `mark_sending_many` writes a whole group in one transaction."""
+
+    job: Job
+    body_hash: str
+    payload: Mapping[str, Any]
+
+
+# The states a call can end in; each is written fenced on `sending` (`finish_many`).
+FINISH_STATES = frozenset(
+    {
+        DeliveryState.SENT,
+        DeliveryState.RETRY_WAIT,
+        DeliveryState.UNKNOWN,
+        DeliveryState.FAILED,
+        DeliveryState.EXPIRED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The outcome of one platform call, to be recorded with its attempt row.
+
+    `kind` is the attempt's outcome ("sent", the error kind, "unknown_outcome"); `receipt` is
+    required for SENT and `retry_at` for RETRY_WAIT; `at` is when the call ended."""
+
+    job: Job
+    state: DeliveryState
+    kind: str
+    at: datetime
+    receipt: Receipt | None = None
+    error: str = ""
+    retry_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in FINISH_STATES:
+            raise ValueError(f"a call cannot end in {self.state.value}")
+        if self.state is DeliveryState.SENT and self.receipt is None:
+            raise ValueError("`sent` needs the platform's receipt")
+        if self.state is DeliveryState.RETRY_WAIT and self.retry_at is None:
+            raise ValueError("`retry_wait` needs the time to try again")
+
+
 class DeliveryStore(Protocol):
     """The delivery engine's persistence. Every write after a claim is fenced by
-    (lease_owner, attempt, expected state); a False return means the lease is lost."""
+    (lease_owner, attempt, expected state); a False return means the lease is lost.
+
+    The `_many` writes are group commits: one transaction for the group, the fence checked
+    row by row, one result per row in order (a refused row changes nothing, its attempt row
+    included; the others are written)."""
 
     def enqueue(self, deliveries: list[NewDelivery], now: datetime) -> int: ...
     def claim(self, owner: str, now: datetime, limit: int, lease_s: float) -> list[Job]: ...
@@ -68,7 +118,12 @@ class DeliveryStore(Protocol):
         now: datetime,
         lease_s: float,
     ) -> bool: ...
+    def mark_sending_many(
+        self, sends: Sequence[Sending], now: datetime, lease_s: float
+    ) -> list[bool]: ...
+    def extend_sending(self, job: Job, now: datetime, lease_s: float) -> bool: ...
     def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool: ...
+    def finish_many(self, finishes: Sequence[Finish]) -> list[bool]: ...
     def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool: ...
     def mark_final(
         self, job: Job, state: DeliveryState, kind: str, error: str, now: datetime

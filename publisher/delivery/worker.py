@@ -6,6 +6,15 @@ For one delivery the order never changes:
 Every write after the claim is fenced by (lease owner, attempt, expected state); a refused
 write means another worker or the sweeper has taken over, and this worker stops at once —
 before touching the platform if it had not yet.
+
+Group commit: the deliveries of one claimed batch that are cleared to go have their `sending`
+marks written in one transaction just before their calls start (they are in flight together,
+so a crash leaves the same set uncertain either way), and outcomes that come back close
+together are written in one transaction: at once when the last call in flight has ended or
+`outcome_flush_rows` are waiting, else at most `outcome_flush_s` after the first. Each row is
+still fenced on its own. A crash before an outcome is written leaves the row `sending`: the
+sweeper makes it `unknown` and reconcile reads it back — never a blind resend
+(docs/delivery.md, "Group commit").
 """
 
 from __future__ import annotations
@@ -13,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy.exc
 
@@ -32,7 +41,14 @@ from publisher.delivery.faults import (
     FaultHook,
     no_fault,
 )
-from publisher.delivery.jobs import DeliveryStore, Job, WithdrawalJob, WithdrawalStore
+from publisher.delivery.jobs import (
+    DeliveryStore,
+    Finish,
+    Job,
+    Sending,
+    WithdrawalJob,
+    WithdrawalStore,
+)
 from publisher.delivery.limits import RateLimits
 from publisher.delivery.reconcile import reconcile_once
 from publisher.delivery.withdraw import Withdrawer
@@ -88,11 +104,67 @@ class WorkerConfig:
     sweep_every_s: float = 1.0
     max_retries: int = retry.DEFAULT_MAX_RETRIES
     db_retry_s: float = 1.0  # wait after the database was unreachable
+    # Group commit of outcomes: written when no call is left in flight, when this many are
+    # waiting, or this long after the first one came back, whichever is first. The bound is
+    # the window in which a crash leaves a finished call `sending` (→ unknown → reconcile).
+    outcome_flush_s: float = 0.005
+    outcome_flush_rows: int = 50
 
     @property
     def lease_s(self) -> float:
         # Long enough for the call to finish or time out, so only a dead worker loses it.
         return self.request_timeout_s + self.lease_margin_s
+
+
+@dataclass(slots=True)
+class _Ready:
+    """A claimed delivery cleared to go: what its call needs."""
+
+    job: Job
+    channel: Channel
+    account: ChannelAccount
+    credentials: Credentials
+    payload: Mapping[str, Any]
+    body_hash: str
+    # The group's `sending` commit time + lease margin (set at that commit): a worker still
+    # before its call by then has stalled, and does not call.
+    stall_at: datetime
+
+
+class _Started:
+    """A channel's send coroutine already run to its first wait (in the task that awaits
+    it), awaited to its end: what `await` does, with the first step taken apart so that the
+    worker knows the request is under way (the `during_call` fault point) without a second
+    task per call, and a call answered without waiting costs no turn of the event loop."""
+
+    __slots__ = ("call", "first")
+
+    def __init__(self, call: Coroutine[Any, Any, Receipt], first: Any) -> None:
+        self.call = call
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Receipt]:
+        call, waiting_on = self.call, self.first
+        while True:
+            try:
+                given = yield waiting_on
+            except GeneratorExit:
+                call.close()
+                raise
+            except BaseException as error:  # cancellation, a timeout: passed on to the call
+                try:
+                    waiting_on = call.throw(error)
+                except StopIteration as done:
+                    return cast(Receipt, done.value)
+            else:
+                try:
+                    waiting_on = call.send(given)
+                except StopIteration as done:
+                    return cast(Receipt, done.value)
+
+
+async def _awaiting(awaitable: Awaitable[Receipt]) -> Receipt:
+    return await awaitable
 
 
 @dataclass
@@ -136,6 +208,11 @@ class Worker:
         self.rng = rng or random.Random()
         self.record_claims = record_claims
         self.stats = WorkerStats()
+        # Group commit of outcomes (`_send_in_group`, `_flush`).
+        self._outcomes: list[tuple[Finish, Outcome]] = []
+        self._calls_in_flight = 0
+        self._withdrawals_in_flight = 0
+        self._flush_timer: asyncio.TimerHandle | None = None
         # Recalls: the same process takes sent posts back (publisher/delivery/withdraw.py).
         self.withdrawals = withdrawals
         self.withdrawer = (
@@ -160,17 +237,80 @@ class Worker:
     # --- one delivery ------------------------------------------------------------------
 
     async def process(self, job: Job) -> Outcome:
-        outcome = await self._process(job)
-        self.stats.count(outcome.value)
+        """One delivery on its own, start to finish, through the same steps as the loop (a
+        group of one): its outcome is written before this returns."""
+        going, settled = self._start([job], keep_going=False)
+        if not going:
+            [outcome] = settled
+            return outcome
+        ready = going[0]
+        step = self._begin_call(ready)
+        finish, outcome = await self._end_call(ready, step) if isinstance(step, _Started) else step
+        if finish is None:
+            self.stats.count(outcome.value)
+            return outcome
+        [outcome] = self._settle([(finish, outcome)])
         return outcome
 
-    async def _process(self, job: Job) -> Outcome:
+    def _start(
+        self, jobs: list[Job], keep_going: bool = True
+    ) -> tuple[list[_Ready], list[Outcome]]:
+        """Get claimed deliveries ready and commit `sending` for all that may go, in one
+        transaction. Returns those cleared to call the platform (nothing is sent for a row
+        whose fence failed: lease lost, recalled, cancelled) and the outcomes of the others
+        (counted). With `keep_going`, a database error on one delivery's preparation leaves
+        that one `claimed` (the sweeper gives it back) and the others go on."""
+        now = self.clock()
+        ready: list[_Ready] = []
+        settled: list[Outcome] = []
+        for job in jobs:
+            try:
+                got = self._prepare(job, now)
+            except sqlalchemy.exc.DBAPIError as error:
+                if not keep_going:
+                    raise
+                # Still `claimed`: the sweeper gives it back once the lease is over.
+                self.stats.database_errors += 1
+                log.warning("delivery %s: database error, left to the sweeper: %s", job.id, error)
+                continue
+            if isinstance(got, Outcome):
+                self.stats.count(got.value)
+                settled.append(got)
+            else:
+                ready.append(got)
+        if not ready:
+            return [], settled
+        # The commit's own time, not the group's start: getting 50 deliveries ready (slots,
+        # payloads, credentials) takes time that must not eat into their leases.
+        marked_at = self.clock()
+        marked = self.store.mark_sending_many(
+            [Sending(r.job, r.body_hash, r.payload) for r in ready], marked_at, self.config.lease_s
+        )
+        stall_at = marked_at + timedelta(seconds=self.config.lease_margin_s)
+        going = []
+        for one, ok in zip(ready, marked, strict=True):
+            if ok:
+                one.stall_at = stall_at
+                going.append(one)
+            else:
+                log.warning("delivery %s: lease lost before sending; not sent", one.job.id)
+                self.stats.count(Outcome.LOST_LEASE.value)
+                settled.append(Outcome.LOST_LEASE)
+        for _ in going:
+            self.fault(AFTER_SENDING)  # every mark is committed, no call has started
+        return going, settled
+
+    def _prepare(self, job: Job, now: datetime) -> _Ready | Outcome:
+        """Everything before `sending`: deadline, plugin and account, rate-limit slots,
+        payload, credentials. Returns what the call needs, or the outcome (already written)
+        of a delivery that does not go now."""
         self.fault(AFTER_CLAIM)
         store = self.store
-        now = self.clock()
         if job.expires_at is not None and job.expires_at <= now:
-            store.mark_final(job, DeliveryState.EXPIRED, "expired", "not out by its deadline", now)
-            return Outcome.EXPIRED
+            ok = store.mark_final(
+                job, DeliveryState.EXPIRED, "expired", "not out by its deadline", now
+            )
+            return Outcome.EXPIRED if ok else Outcome.LOST_LEASE
         channel = self.channels.get(job.platform)
         account = self.accounts(job.account_id)
         if channel is None or account is None:
@@ -178,8 +318,8 @@ class Worker:
             reason = f"no {missing} for {job.platform}/{job.account_id}"
             ok = store.mark_final(job, DeliveryState.FAILED, "permanent", reason, now)
             return Outcome.FAILED if ok else Outcome.LOST_LEASE
-        held_until = store.reserve(self.limits.gaps_for(job.platform, job.account_id), now)
-        if held_until is not None:
+        gaps = self.limits.gaps_for(job.platform, job.account_id)
+        if gaps and store.reserve(gaps, now) is not None:
             store.release(job, None, now)  # keeps its place; claimable once the slot is free
             return Outcome.HELD
         try:
@@ -187,60 +327,68 @@ class Worker:
         except PrepareError as error:
             ok = store.mark_final(job, DeliveryState.FAILED, "permanent", str(error), now)
             return Outcome.FAILED if ok else Outcome.LOST_LEASE
-        # The channel's own hash: one it can recompute from what the platform gives back.
         try:
             credentials = self.credentials(account)
         except Exception as error:  # no token, unreadable secret: nothing was sent
             log.warning("delivery %s: no usable credentials: %s", job.id, error)
             store.release(job, now + timedelta(seconds=NO_CREDENTIALS_WAIT_S), now)
             return Outcome.NO_CREDENTIALS
+        # The channel's own hash: one it can recompute from what the platform gives back.
         body_hash = channel.match_hash(payload)
-        if not store.mark_sending(job, body_hash, payload, now, self.config.lease_s):
-            log.warning("delivery %s: lease lost before sending; not sent", job.id)
-            return Outcome.LOST_LEASE
-        self.fault(AFTER_SENDING)
-        if self.clock() >= now + timedelta(seconds=self.config.lease_margin_s):
-            # Frozen (SIGSTOP, a long GC, a suspended VM) between the commit and the call:
-            # the lease may be gone and the sweeper may have handed this post on. Do not call.
-            log.warning("delivery %s: stalled before the call; leaving it to the sweeper", job.id)
-            return Outcome.LOST_LEASE
-        try:
-            receipt = await self._call(channel, account, credentials, payload)
-        except SendError as error:
-            return self._failed(job, error)
-        except Exception as error:  # timeout, reset, a bug in a plugin: it may have gone out
-            log.warning("delivery %s: call ended without an answer: %r", job.id, error)
-            ok = store.mark_unknown(job, f"{type(error).__name__}: {error}", self.clock())
-            return Outcome.UNKNOWN if ok else Outcome.LOST_LEASE
-        self.fault(AFTER_ACCEPT)
-        if not store.mark_sent(job, receipt, self.clock()):
-            # The sweeper marked it unknown meanwhile: reconciliation will find this post.
-            log.warning("delivery %s: sent as %s but lease lost", job.id, receipt.remote_id)
-            return Outcome.LOST_LEASE
-        self.fault(AFTER_SENT)
-        return Outcome.SENT
+        return _Ready(job, channel, account, credentials, payload, body_hash, stall_at=now)
 
-    async def _call(
-        self,
-        channel: Channel,
-        account: ChannelAccount,
-        credentials: Credentials,
-        payload: Mapping[str, Any],
-    ) -> Receipt:
-        call = asyncio.ensure_future(channel.send(account, credentials, payload))
+    def _begin_call(self, ready: _Ready) -> _Started | tuple[Finish | None, Outcome]:
+        """Start the platform call of a delivery marked `sending`, running the channel up to
+        its first wait. An answer without a wait (an error raised at once, an instant
+        platform) is the outcome to record, with no task to schedule; otherwise the started
+        call, to be awaited by `_end_call`. None as the Finish: the outcome is already
+        written or final (account stopped, lease lost)."""
+        job = ready.job
+        # Late in its group, or frozen (SIGSTOP, a long GC, a suspended VM) since the commit:
+        # the lease may not outlast the call. Call only with a fresh lease, which is refused
+        # once the lease is over or the sweeper has handed this post on.
+        if self.clock() >= ready.stall_at and not self.store.extend_sending(
+            job, self.clock(), self.config.lease_s
+        ):
+            log.warning("delivery %s: stalled before the call; left to the sweeper", job.id)
+            return None, Outcome.LOST_LEASE
+        call = ready.channel.send(ready.account, ready.credentials, ready.payload)
+        if not isinstance(call, Coroutine):  # an awaitable that is not a coroutine
+            call = _awaiting(call)
         try:
-            await asyncio.sleep(0)  # let the request start
+            first = call.send(None)
+        except StopIteration as done:
             self.fault(DURING_CALL)
-            if call.done():  # answered at once: nothing to wait for, no deadline to set
-                return call.result()
-            # A deadline on this task rather than wait_for's extra future and wake-up.
-            async with asyncio.timeout(self.config.request_timeout_s):
-                return await call
-        finally:
-            if not call.done():
-                call.cancel()
+            return self._answered(job, done.value)
+        except Exception as error:
+            self.fault(DURING_CALL)
+            return self._no_answer(job, error)
+        self.fault(DURING_CALL)  # the request is under way
+        return _Started(call, first)
 
-    def _failed(self, job: Job, error: SendError) -> Outcome:
+    async def _end_call(self, ready: _Ready, call: _Started) -> tuple[Finish | None, Outcome]:
+        """Wait for a started call's answer, within the request timeout."""
+        try:
+            async with asyncio.timeout(self.config.request_timeout_s):
+                receipt = await call
+        except Exception as error:
+            return self._no_answer(ready.job, error)
+        return self._answered(ready.job, receipt)
+
+    def _answered(self, job: Job, receipt: Receipt) -> tuple[Finish, Outcome]:
+        self.fault(AFTER_ACCEPT)
+        return Finish(job, DeliveryState.SENT, "sent", self.clock(), receipt), Outcome.SENT
+
+    def _no_answer(self, job: Job, error: Exception) -> tuple[Finish | None, Outcome]:
+        if isinstance(error, SendError):
+            return self._failed(job, error)
+        # Timeout, reset, a bug in a plugin: it may have gone out.
+        log.warning("delivery %s: call ended without an answer: %r", job.id, error)
+        message = f"{type(error).__name__}: {error}"
+        finish = Finish(job, DeliveryState.UNKNOWN, "unknown_outcome", self.clock(), error=message)
+        return finish, Outcome.UNKNOWN
+
+    def _failed(self, job: Job, error: SendError) -> tuple[Finish | None, Outcome]:
         store = self.store
         now = self.clock()
         retries = (
@@ -261,23 +409,39 @@ class Worker:
         if error.kind is ErrorKind.RATE_LIMITED and error.retry_after:
             store.hold(account_key(job.account_id), now + timedelta(seconds=error.retry_after))
         action = decision.action
+        kind = error.kind.value
         if action is retry.Action.RETRY:
             assert decision.at is not None
-            ok = store.mark_retry(job, decision.at, error.kind.value, message, now)
-            outcome = Outcome.RETRY
-        elif action is retry.Action.UNKNOWN:
-            ok = store.mark_unknown(job, message, now)
-            outcome = Outcome.UNKNOWN
-        elif action is retry.Action.STOP_ACCOUNT:
+            retry_at = decision.at
+            return Finish(
+                job, DeliveryState.RETRY_WAIT, kind, now, error=message, retry_at=retry_at
+            ), Outcome.RETRY
+        if action is retry.Action.UNKNOWN:
+            finish = Finish(job, DeliveryState.UNKNOWN, "unknown_outcome", now, error=message)
+            return finish, Outcome.UNKNOWN
+        if action is retry.Action.STOP_ACCOUNT:
+            # Not grouped: it stops the account and opens an incident in its own transaction.
             ok = store.stop_account(job, message, now)
-            outcome = Outcome.ACCOUNT_STOPPED
-        elif action is retry.Action.EXPIRE:
-            ok = store.mark_final(job, DeliveryState.EXPIRED, error.kind.value, message, now)
-            outcome = Outcome.EXPIRED
-        else:
-            ok = store.mark_final(job, DeliveryState.FAILED, error.kind.value, message, now)
-            outcome = Outcome.FAILED
-        return outcome if ok else Outcome.LOST_LEASE
+            return None, Outcome.ACCOUNT_STOPPED if ok else Outcome.LOST_LEASE
+        if action is retry.Action.EXPIRE:
+            return Finish(job, DeliveryState.EXPIRED, kind, now, error=message), Outcome.EXPIRED
+        return Finish(job, DeliveryState.FAILED, kind, now, error=message), Outcome.FAILED
+
+    def _settle(self, results: list[tuple[Finish, Outcome]]) -> list[Outcome]:
+        """Write a group of call outcomes in one transaction; count them. A refused row (the
+        sweeper marked it unknown meanwhile) is a lost lease: reconciliation finds the post."""
+        written = self.store.finish_many([finish for finish, _ in results])
+        outcomes = []
+        for (finish, outcome), ok in zip(results, written, strict=True):
+            if not ok:
+                log.warning("delivery %s: ended %s but lease lost", finish.job.id, outcome.value)
+                outcome = Outcome.LOST_LEASE
+            self.stats.count(outcome.value)
+            outcomes.append(outcome)
+        for outcome in outcomes:
+            if outcome is Outcome.SENT:
+                self.fault(AFTER_SENT)
+        return outcomes
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -303,17 +467,76 @@ class Worker:
             lease_s=self.config.lease_s,
         )
 
-    async def _guarded(self, job: Job | WithdrawalJob) -> None:
+    async def _guarded(self, job: WithdrawalJob) -> None:
         try:
-            if isinstance(job, WithdrawalJob):
-                await self.withdraw(job)
-            else:
-                await self.process(job)
+            await self.withdraw(job)
         except sqlalchemy.exc.DBAPIError as error:
-            # The row keeps its state; the sweeper turns an abandoned lease into pending or
-            # unknown, never into a second blind send.
+            # The row keeps its state; the sweeper gives an abandoned lease back.
             self.stats.database_errors += 1
-            log.warning("delivery %s: database error, left to the sweeper: %s", job.id, error)
+            log.warning("withdrawal %s: database error, left to the sweeper: %s", job.id, error)
+        finally:
+            self._withdrawals_in_flight -= 1
+
+    def _launch(self, going: list[_Ready], inflight: set[asyncio.Task[None]]) -> None:
+        """Start the calls of a group just marked `sending`, one task each: the whole call
+        runs in its task (a channel's timeouts and cancel scopes belong to the task that
+        entered them)."""
+        self._calls_in_flight += len(going)
+        for ready in going:
+            task = asyncio.create_task(self._send_in_group(ready))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+
+    async def _send_in_group(self, ready: _Ready) -> None:
+        """One call of a launched group; its outcome joins the next outcome commit."""
+        try:
+            step = self._begin_call(ready)
+            if isinstance(step, _Started):
+                step = await self._end_call(ready, step)
+            self._record(*step)
+        except sqlalchemy.exc.DBAPIError as error:
+            self._database_error(ready, error)
+        finally:
+            self._calls_in_flight -= 1
+        self._flush_when_due()
+
+    def _database_error(self, ready: _Ready, error: sqlalchemy.exc.DBAPIError) -> None:
+        # A hold, retry count or account stop could not be written: the row stays `sending`,
+        # and the sweeper turns it into unknown, never into a blind resend.
+        self.stats.database_errors += 1
+        log.warning("delivery %s: database error, left to the sweeper: %s", ready.job.id, error)
+
+    def _record(self, finish: Finish | None, outcome: Outcome) -> None:
+        if finish is None:
+            self.stats.count(outcome.value)
+        else:
+            self._outcomes.append((finish, outcome))
+
+    def _flush_when_due(self) -> None:
+        """Write the waiting outcomes now if no call is left in flight or enough are
+        waiting; otherwise at most `outcome_flush_s` after the first one came back."""
+        if self._calls_in_flight == 0 or len(self._outcomes) >= self.config.outcome_flush_rows:
+            self._flush()
+        elif self._outcomes and self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self.config.outcome_flush_s, self._flush
+            )
+
+    def _flush(self) -> None:
+        """Write the waiting outcomes in one transaction (see `WorkerConfig.outcome_flush_s`)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        waiting, self._outcomes = self._outcomes, []
+        if not waiting:
+            return
+        try:
+            self._settle(waiting)
+        except sqlalchemy.exc.DBAPIError as error:
+            # Nothing of the group was written: the rows stay `sending`; the sweeper makes
+            # them unknown and reconcile reads them back (the sent ones are found).
+            self.stats.database_errors += 1
+            log.warning("%d outcomes not recorded, left to the sweeper: %s", len(waiting), error)
 
     async def run(self, until_idle: bool = False, stop: asyncio.Event | None = None) -> WorkerStats:
         config = self.config
@@ -325,36 +548,39 @@ class Worker:
                 if loop.time() >= next_sweep:
                     await self.housekeeping()
                     next_sweep = loop.time() + config.sweep_every_s
-                free = min(config.concurrency - len(inflight), config.batch)
+                # Counted as each call ends (a task's done callbacks come a turn later).
+                busy = self._calls_in_flight + self._withdrawals_in_flight
+                free = min(config.concurrency - busy, config.batch)
                 # Withdrawals first: a recall is taken back before anything new goes out.
-                jobs: list[Job | WithdrawalJob] = []
+                withdrawals: list[WithdrawalJob] = []
                 if self.withdrawals is not None and free > 0:
-                    jobs.extend(
-                        self.withdrawals.claim_withdrawals(
-                            config.owner, self.clock(), free, config.lease_s
-                        )
+                    withdrawals = self.withdrawals.claim_withdrawals(
+                        config.owner, self.clock(), free, config.lease_s
                     )
-                if free > len(jobs):
-                    jobs.extend(
-                        self.store.claim(
-                            config.owner, self.clock(), free - len(jobs), config.lease_s
-                        )
+                deliveries: list[Job] = []
+                if free > len(withdrawals):
+                    deliveries = self.store.claim(
+                        config.owner, self.clock(), free - len(withdrawals), config.lease_s
                     )
+                self.stats.claimed += len(deliveries)
+                self.stats.withdrawals_claimed += len(withdrawals)
+                if self.record_claims:
+                    self.stats.claimed_ids.extend((job.id, job.attempt) for job in deliveries)
+                # One `sending` commit for the whole group, just before the calls start.
+                going = self._start(deliveries)[0] if deliveries else []
             except sqlalchemy.exc.DBAPIError as error:
+                # Rows already claimed stay `claimed`: the sweeper gives them back.
                 self.stats.database_errors += 1
                 log.warning("database unreachable, trying again: %s", error)
                 await asyncio.sleep(config.db_retry_s)
                 continue
-            deliveries = [job for job in jobs if isinstance(job, Job)]
-            self.stats.claimed += len(deliveries)
-            self.stats.withdrawals_claimed += len(jobs) - len(deliveries)
-            if self.record_claims:
-                self.stats.claimed_ids.extend((job.id, job.attempt) for job in deliveries)
-            for job in jobs:
-                task = asyncio.create_task(self._guarded(job))
+            self._withdrawals_in_flight += len(withdrawals)
+            for withdrawal in withdrawals:
+                task = asyncio.create_task(self._guarded(withdrawal))
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
-            if jobs:
+            self._launch(going, inflight)
+            if withdrawals or deliveries:
                 await asyncio.sleep(0)
                 continue
             if inflight:
@@ -378,4 +604,5 @@ class Worker:
             await asyncio.sleep(config.poll_s)
         if inflight:
             await asyncio.gather(*inflight, return_exceptions=True)
+        self._flush()  # the last call to end has written them; this only drops a spare timer
         return self.stats

@@ -1,4 +1,5 @@
-"""Many rows in one INSERT … ON CONFLICT (key) DO NOTHING, for the fan-out.
+"""Many rows in one INSERT … ON CONFLICT (key) DO NOTHING, for the fan-out (or DO UPDATE of
+the rows that changed, for syncing the unit tree).
 
 A directive to the whole country writes ~3,400 posts and ~17,000 deliveries in one
 transaction. Through SQLAlchemy's executemany each of the ~80,000 values goes through its
@@ -16,6 +17,9 @@ and sends one per row). Here:
   driver cursor (sqlite3 sums the rows each execution changed: exact as well).
 
 Both run on the caller's connection, inside its transaction.
+
+With `update` columns, a row whose key exists is updated instead — and only where one of those
+columns differs (`IS DISTINCT FROM`), so re-syncing an unchanged table writes nothing.
 """
 
 from __future__ import annotations
@@ -41,10 +45,16 @@ def _convert(values: list[Any], process: Callable[[Any], Any] | None) -> list[An
 
 class BulkInsert:
     """INSERT of `columns` into `table`, rows given as tuples in `columns` order; rows whose
-    `key` already exists are left as they are. `run` returns how many rows were inserted."""
+    `key` already exists are left as they are, or with `update`, get those columns' new values
+    when any of them differs. `run` returns how many rows were inserted (or updated)."""
 
     def __init__(
-        self, table: sa.Table, columns: Sequence[str], key: Sequence[str], dialect: sa.Dialect
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        dialect: sa.Dialect,
+        update: Sequence[str] = (),
     ) -> None:
         self.table = table
         self.columns = tuple(columns)
@@ -53,10 +63,19 @@ class BulkInsert:
         if self.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+            inserting = sqlite_insert(table).values(
+                {c: sa.bindparam(c, type_=table.c[c].type) for c in self.columns}
+            )
             statement = (
-                sqlite_insert(table)
-                .values({c: sa.bindparam(c, type_=table.c[c].type) for c in self.columns})
-                .on_conflict_do_nothing(index_elements=list(key))
+                inserting.on_conflict_do_update(
+                    index_elements=list(key),
+                    set_={c: inserting.excluded[c] for c in update},
+                    where=sa.or_(
+                        *(table.c[c].is_distinct_from(inserting.excluded[c]) for c in update)
+                    ),
+                )
+                if update
+                else inserting.on_conflict_do_nothing(index_elements=list(key))
             )
             compiled = statement.compile(dialect=dialect)
             assert isinstance(compiled, SQLCompiler)
@@ -74,10 +93,20 @@ class BulkInsert:
             casts = ", ".join(
                 f"CAST(%({c})b AS {self._array_type(table.c[c])})" for c in self.columns
             )
+            target = dialect.identifier_preparer.format_table(table)
+            on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING"
+            if update:
+                assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+                changed = " OR ".join(
+                    f"{target}.{quote(c)} IS DISTINCT FROM EXCLUDED.{quote(c)}" for c in update
+                )
+                on_conflict = (
+                    f"ON CONFLICT ({', '.join(quote(k) for k in key)}) "
+                    f"DO UPDATE SET {assignments} WHERE {changed}"
+                )
             self.sql = (
-                f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
-                f"SELECT {names} FROM unnest({casts}) AS given({names}) "
-                f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING"
+                f"INSERT INTO {target} ({names}) "
+                f"SELECT {names} FROM unnest({casts}) AS given({names}) {on_conflict}"
             )
             self._order = list(range(len(self.columns)))
             self._processors = [

@@ -8,13 +8,13 @@ same checks on both.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from channels.base import Receipt
-from publisher.delivery.jobs import Job, NewDelivery, SweepResult
+from publisher.delivery.jobs import Finish, Job, NewDelivery, Sending, SweepResult
 from publisher.domain import AccountStatus, DeliveryState, Pause, PauseScope
 
 CLAIMABLE = {DeliveryState.PENDING, DeliveryState.RETRY_WAIT}
@@ -174,41 +174,74 @@ class MemoryDeliveryStore:
     def mark_sending(
         self, job: Job, body_hash: str, payload: Mapping[str, Any], now: datetime, lease_s: float
     ) -> bool:
+        return self.mark_sending_many([Sending(job, body_hash, payload)], now, lease_s)[0]
+
+    def mark_sending_many(
+        self, sends: Sequence[Sending], now: datetime, lease_s: float
+    ) -> list[bool]:
+        done = []
         with self._lock:
-            row = self._fenced(job, DeliveryState.CLAIMED)
-            if row is None or row.lease_until is None or row.lease_until < now:
-                return False
-            row.state = DeliveryState.SENDING
-            row.body_hash, row.payload = body_hash, dict(payload)
-            row.lease_until = now + timedelta(seconds=lease_s)
-            row.updated_at = now
-            self.attempts[(row.id, row.attempt)] = "sending"
-            return True
+            for one in sends:
+                row = self._fenced(one.job, DeliveryState.CLAIMED)
+                if row is None or row.lease_until is None or row.lease_until < now:
+                    done.append(False)
+                    continue
+                row.state = DeliveryState.SENDING
+                row.body_hash, row.payload = one.body_hash, dict(one.payload)
+                row.lease_until = now + timedelta(seconds=lease_s)
+                row.updated_at = now
+                self.attempts[(row.id, row.attempt)] = "sending"
+                done.append(True)
+        return done
 
     def _finish(self, job: Job, outcome: str) -> None:
         self.attempts[(job.id, job.attempt)] = outcome
 
-    def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
+    def extend_sending(self, job: Job, now: datetime, lease_s: float) -> bool:
         with self._lock:
             row = self._fenced(job, DeliveryState.SENDING)
-            if row is None:
+            if row is None or row.lease_until is None or row.lease_until < now:
                 return False
-            row.state, row.lease_until = DeliveryState.SENT, None
-            row.remote_id, row.remote_url = receipt.remote_id, receipt.url
+            row.lease_until = now + timedelta(seconds=lease_s)
             row.updated_at = now
-            self._finish(job, "sent")
             return True
 
+    def mark_sent(self, job: Job, receipt: Receipt, now: datetime) -> bool:
+        return self.finish_many([Finish(job, DeliveryState.SENT, "sent", now, receipt)])[0]
+
     def mark_retry(self, job: Job, at: datetime, kind: str, error: str, now: datetime) -> bool:
+        finish = Finish(job, DeliveryState.RETRY_WAIT, kind, now, error=error, retry_at=at)
+        return self.finish_many([finish])[0]
+
+    def mark_unknown(self, job: Job, error: str, now: datetime) -> bool:
+        finish = Finish(job, DeliveryState.UNKNOWN, "unknown_outcome", now, error=error)
+        return self.finish_many([finish])[0]
+
+    def finish_many(self, finishes: Sequence[Finish]) -> list[bool]:
+        done = []
         with self._lock:
-            row = self._fenced(job, DeliveryState.SENDING)
-            if row is None:
-                return False
-            row.state, row.due_at = DeliveryState.RETRY_WAIT, at
-            row.lease_owner, row.lease_until = None, None
-            row.error_kind, row.last_error, row.updated_at = kind, error, now
-            self._finish(job, kind)
-            return True
+            for finish in finishes:
+                row = self._fenced(finish.job, DeliveryState.SENDING)
+                if row is None:
+                    done.append(False)
+                    continue
+                row.state, row.updated_at = finish.state, finish.at
+                if finish.state is DeliveryState.SENT:
+                    assert finish.receipt is not None  # Finish checks it
+                    row.lease_until = None
+                    row.remote_id, row.remote_url = finish.receipt.remote_id, finish.receipt.url
+                    row.error_kind = row.last_error = None
+                elif finish.state is DeliveryState.UNKNOWN:
+                    row.error_kind, row.last_error = "unknown_outcome", finish.error
+                else:
+                    row.error_kind, row.last_error = finish.kind, finish.error
+                    row.lease_until = None
+                    if finish.state is DeliveryState.RETRY_WAIT:
+                        assert finish.retry_at is not None  # Finish checks it
+                        row.due_at, row.lease_owner = finish.retry_at, None
+                self._finish(finish.job, finish.kind)
+                done.append(True)
+        return done
 
     def mark_final(
         self, job: Job, state: DeliveryState, kind: str, error: str, now: datetime
@@ -220,20 +253,6 @@ class MemoryDeliveryStore:
             row.state, row.lease_until = state, None
             row.error_kind, row.last_error, row.updated_at = kind, error, now
             self._finish(job, kind)
-            return True
-
-    def mark_unknown(self, job: Job, error: str, now: datetime) -> bool:
-        with self._lock:
-            row = self._fenced(job, DeliveryState.SENDING)
-            if row is None:
-                return False
-            row.state, row.error_kind, row.last_error = (
-                DeliveryState.UNKNOWN,
-                "unknown_outcome",
-                error,
-            )
-            row.updated_at = now
-            self._finish(job, "unknown_outcome")
             return True
 
     def stop_account(self, job: Job, error: str, now: datetime) -> bool:

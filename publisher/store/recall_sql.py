@@ -25,6 +25,7 @@ from publisher.store.delivery_sql import (
     WITHDRAWAL,
     D,
     SqlDeliveryStore,
+    _DriverStatement,
     stop_account_in,
 )
 from publisher.store.tables import RecallRow, UTCDateTime, table_of
@@ -96,10 +97,25 @@ def _job(row: Any) -> WithdrawalJob:
     )
 
 
+# Is any withdrawal due? Asked by every worker round; almost always no.
+_ANY_DUE = (
+    sa.select(W.c.id)
+    .where(
+        W.c.state == WithdrawalState.PENDING.value,
+        W.c.due_at <= sa.bindparam("now", type_=UTC_TIME),
+    )
+    .limit(1)
+)
+
+
 class SqlRecallStore:
     def __init__(self, deliveries: SqlDeliveryStore) -> None:
         self.deliveries = deliveries
         self.is_sqlite = deliveries.is_sqlite
+        # SQLite: the probe compiled once and run on the held driver connection.
+        self._any_due = (
+            _DriverStatement.of(_ANY_DUE, deliveries.engine.dialect) if self.is_sqlite else None
+        )
 
     # --- recording a recall ------------------------------------------------------------
 
@@ -196,13 +212,12 @@ class SqlRecallStore:
     ) -> list[WithdrawalJob]:
         """Due withdrawals whose delivery's outcome is known, oldest first."""
         # Recalls are rare and every worker round asks: look first without the write lock.
-        with self.deliveries.read() as conn:
-            due_any = conn.execute(
-                sa.select(W.c.id)
-                .where(W.c.state == WithdrawalState.PENDING.value, W.c.due_at <= now)
-                .limit(1)
-            ).first()
-        if due_any is None:
+        if self._any_due is not None:
+            due_any = bool(self.deliveries.driver_read(self._any_due, {"now": now}))
+        else:
+            with self.deliveries.read() as conn:
+                due_any = conn.execute(_ANY_DUE, {"now": now}).first() is not None
+        if not due_any:
             return []
         with self.deliveries.write() as conn:
             due = W.alias("due")

@@ -35,6 +35,11 @@ class StatusCounts:
     sources: int = 0
     active_pauses: int = 0
     withdrawals: dict[str, int] = field(default_factory=dict)  # recalls: taking posts back
+    # Deliveries moved to `delivery_archive` by `publisher archive` (final states only), apart
+    # from `deliveries` (the hot table: the work in flight and what finished lately), so the
+    # hot figures keep their meaning after an archive run and hot + archived is every
+    # delivery ever made (docs/cli.md).
+    deliveries_archived: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -49,6 +54,9 @@ class StatusCounts:
             "active_pauses": self.active_pauses,
             "withdrawals": {
                 state.value: self.withdrawals.get(state.value, 0) for state in WithdrawalState
+            },
+            "deliveries_archived": {
+                state.value: self.deliveries_archived.get(state.value, 0) for state in DeliveryState
             },
         }
 

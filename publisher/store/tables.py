@@ -220,6 +220,9 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("post_id", "account_id"),
         sa.Index("ix_delivery_due", "state", "due_at"),
+        # The queue's channel filter: the post ids on one platform, read from the index
+        # alone (revision 0005_queue_indexes).
+        sa.Index("ix_delivery_platform_post", "platform", "post_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -384,6 +387,12 @@ class DeliveryArchiveRow(SQLModel, table=True):
     was archived. Reports and history read `delivery` ∪ `delivery_archive`."""
 
     __tablename__ = "delivery_archive"
+    __table_args__ = (
+        # The queue's channel filter, as on `delivery`; `status` counts archived deliveries
+        # by state from an index (revision 0005_queue_indexes).
+        sa.Index("ix_delivery_archive_platform_post", "platform", "post_id"),
+        sa.Index("ix_delivery_archive_state", "state"),
+    )
 
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     post_id: int = Field(index=True)

@@ -63,6 +63,7 @@ def test_status_json_is_zero_on_a_new_database(tmp_path: Path) -> None:
         "recalled",
     }
     assert all(n == 0 for n in counts["deliveries"].values())
+    assert counts["deliveries_archived"] == dict.fromkeys(counts["deliveries"], 0)
     assert all(n == 0 for n in counts["posts"].values())
     assert counts["withdrawals"] == {
         "pending": 0,

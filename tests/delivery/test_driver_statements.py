@@ -16,10 +16,17 @@ from delivery_fakes import T0, add_posts, seed_world, sqlite_engine
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.domain import Pause, PauseScope, Platform
+from publisher.domain import Pause, PauseScope, Platform, Recall, RecallScope
 from publisher.store import delivery_sql
 from publisher.store.delivery_sql import SqlDeliveryStore, SqlPostStore, _sqlite_utc_text
-from publisher.store.tables import ChannelAccountRow, DeliveryRow, UTCDateTime
+from publisher.store.recall_sql import SqlRecallStore
+from publisher.store.tables import (
+    ChannelAccountRow,
+    DeliveryRow,
+    PostRow,
+    UTCDateTime,
+    WithdrawalRow,
+)
 
 aware = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
@@ -172,6 +179,17 @@ def _world_twice(tmp_path: Path, pauses: list[Pause]) -> tuple[SqlDeliveryStore,
             SqlPostStore(world.store).add_pause(conn, pause)
     world.store.hold("account:U0005.facebook", T0 + timedelta(minutes=10))
     world.store.hold("platform:youtube", T0 + timedelta(minutes=10))
+    # Recalled posts whose deliveries a race left claimable again: never claimed.
+    with engine.connect() as conn:
+        posts = [p for (p,) in conn.execute(sa.select(PostRow.__table__.c.id).limit(4))]
+    recall = Recall(RecallScope.POST, 1, "error", "admin", T0, post_id=posts[0])
+    SqlRecallStore(world.store).recall(recall, posts, T0)
+    with engine.begin() as conn:
+        table = DeliveryRow.__table__
+        again = conn.execute(
+            sa.update(table).where(table.c.state == "cancelled").values(state="pending")
+        ).rowcount
+    assert again > 0
     engine.dispose()
     shutil.copyfile(tmp_path / "a.db", tmp_path / "b.db")
     return (
@@ -180,13 +198,23 @@ def _world_twice(tmp_path: Path, pauses: list[Pause]) -> tuple[SqlDeliveryStore,
     )
 
 
+def _withdrawals(store: SqlDeliveryStore) -> list[Any]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(sa.select(WithdrawalRow.__table__)).all())
+
+
 def _rows(store: SqlDeliveryStore) -> list[Any]:
     with store.engine.connect() as conn:
         return list(conn.execute(sa.select(DeliveryRow.__table__).order_by("id")).all())
 
 
+@pytest.mark.parametrize("withdrawals", ["few", "many"])
 @pytest.mark.parametrize("pauses", sorted(PAUSES))
-def test_claim_on_the_driver_takes_what_sqlalchemy_takes(tmp_path: Path, pauses: str) -> None:
+def test_claim_on_the_driver_takes_what_sqlalchemy_takes(
+    tmp_path: Path, pauses: str, withdrawals: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if withdrawals == "many":  # the claim's other form of the recalled condition
+        monkeypatch.setattr(delivery_sql, "FEW_WITHDRAWALS", 0)
     driver, reference = _world_twice(tmp_path, PAUSES[pauses])
     taken = 0
     for step, (limit, later) in enumerate([(1, 0), (3, 0), (50, 30), (7, 90), (50, 200)]):
@@ -195,6 +223,9 @@ def test_claim_on_the_driver_takes_what_sqlalchemy_takes(tmp_path: Path, pauses:
         assert jobs == reference._claim_with_sqlalchemy(f"w{step}", now, limit, 60.0)
         taken += len(jobs)
     assert _rows(driver) == _rows(reference)
+    recalled = {r.delivery_id for r in _withdrawals(driver)}
+    assert recalled
+    assert all(r.state == "pending" for r in _rows(driver) if r.id in recalled)
     if pauses == "all":
         assert taken == 0
     else:

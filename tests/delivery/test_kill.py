@@ -34,7 +34,7 @@ ROOT = HERE.parent.parent
 D = DeliveryRow.__table__
 
 
-def run_worker(db_url: str, ledger: Path, owner: str, kill_at: str | None) -> int:
+def run_worker(db_url: str, ledger: Path, owner: str, kill_at: str | None, *extra: str) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE)])
     env.pop(faults.ENV_VAR, None)
@@ -42,7 +42,7 @@ def run_worker(db_url: str, ledger: Path, owner: str, kill_at: str | None) -> in
     if kill_at:
         env[faults.ENV_VAR] = kill_at
     done = subprocess.run(
-        [sys.executable, str(HERE / "kill_worker.py"), db_url, str(ledger), owner],
+        [sys.executable, str(HERE / "kill_worker.py"), db_url, str(ledger), owner, *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -121,3 +121,55 @@ def test_sigkill_at_each_point_loses_nothing_and_duplicates_nothing(tmp_path, po
         assert unknowns == RUNS  # the one in flight each time went through reconcile
     if point == faults.AFTER_ACCEPT:
         assert found == RUNS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", faults.KILL_POINTS)
+def test_sigkill_in_a_group_loses_nothing_and_duplicates_nothing(tmp_path, point):
+    """The same with groups: 6 deliveries claimed, marked `sending` in one commit and
+    called together, outcomes committed together. A kill anywhere leaves the group's
+    uncertain rows to the sweeper and reconcile: each post is on the platform once."""
+    engine = sqlite_engine(tmp_path / "db.sqlite")
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    world = seed_world(engine, units=3)
+    ledger_path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(ledger_path)
+    runs = max(1, RUNS // 5)
+    kills = unknowns = 0
+    for run in range(runs):
+        now = datetime.now(UTC)
+        add_posts(world, articles=2, due_at=now - timedelta(seconds=1))  # 6 deliveries
+        group = ("--batch", "6", "--concurrency", "6")
+        code = run_worker(db_url, ledger_path, f"victim{run}", point, *group)
+        kills += code == -signal.SIGKILL
+        later = datetime.now(UTC) + timedelta(seconds=2 * LEASE_TIMEOUT_S + 1)
+        unknowns += world.store.sweep(later).unknown
+        asyncio.run(
+            reconcile_once(
+                world.store,
+                {"facebook": LedgerChannel(ledger)},
+                world.account,
+                lambda a: Credentials("t"),
+                owner=f"reconciler{run}",
+                now=later,
+            )
+        )
+        rescuer = Worker(
+            world.store,
+            {"facebook": LedgerChannel(ledger)},
+            world.account,
+            lambda a: Credentials("t"),
+            WorkerConfig(owner=f"rescuer{run}"),
+            clock=lambda later=later: later,
+        )
+        asyncio.run(rescuer.run(until_idle=True))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(D.c.state, D.c.account_id, D.c.body_hash)).all()
+    print("KILL-GROUP", json.dumps({"point": point, "runs": runs, "unknowns": unknowns}))
+    assert kills == runs
+    assert ledger.duplicates() == 0
+    assert [r.state for r in rows] == ["sent"] * 6 * runs
+    assert all(ledger.find(r.account_id, r.body_hash) is not None for r in rows)
+    assert len(ledger.entries()) == len(rows)
+    if point == faults.AFTER_SENDING:
+        assert unknowns == 6 * runs  # the whole group was marked, none was called

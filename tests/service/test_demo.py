@@ -67,7 +67,11 @@ def test_safe_to_run_twice_and_refuses_a_foreign_folder(
     first_run: DemoReport, tmp_path: Path
 ) -> None:
     again = run_demo(first_run.home, Console(file=io.StringIO(), width=120))
-    assert again.status["deliveries"] == first_run.status["deliveries"]
+    # Nothing planned twice. The states may move on (on a loaded machine a call that timed out
+    # in the first run is retried or reconciled in the second), but never back from sent.
+    before, after = first_run.status["deliveries"], again.status["deliveries"]
+    assert sum(after.values()) == sum(before.values())
+    assert after.get("sent", 0) >= before.get("sent", 0)
     assert (first_run.home / MARKER).exists()
     foreign = tmp_path / "mine"
     foreign.mkdir()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import io
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
 from textual.widgets import DataTable, Input, TabbedContent
 from tui_fakes import ADMIN, APPROVER_HN, EDITOR_HN, NOW, FakeBackend, build, settle
 
@@ -19,6 +21,7 @@ from tui.screens.plan import PlanScreen
 from tui.screens.post import PostScreen
 from tui.screens.problems import ProblemsScreen
 from tui.screens.units import UnitsScreen
+from tui.widgets.channel_preview import ChannelPreviewView
 
 
 async def test_post_screen_shows_each_channel_and_edits_the_lead_in(fake: FakeBackend) -> None:
@@ -285,3 +288,50 @@ async def test_recall_is_refused_for_an_editor(fake: FakeBackend) -> None:
         await settle(pilot)
         assert not any(call[0] == "recall" for call in fake.calls)
         assert fake.posts[screen.post_id].state is not PostState.RECALLED
+
+
+def _text_of(view: ChannelPreviewView) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(view.content)
+    return console.export_text()
+
+
+async def test_a_telegram_album_is_shown_photo_by_photo(fake: FakeBackend) -> None:
+    """The post screen's Telegram tab shows an album of four as 1/4 with the first photo's
+    address; `.` and `,` step through it (round the ends); other channels show one image."""
+    photos = tuple(f"https://baochinhphu.vn/anh-{n}.jpg" for n in range(1, 5))
+    post_id = next(p.id for p in fake.posts.values() if p.unit_code == "CP")
+    assert post_id is not None
+    article_id = fake.posts[post_id].article_id
+    fake.articles[article_id] = replace(fake.articles[article_id], images=photos)
+    app = build(fake, ADMIN)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.push_screen(PostScreen(post_id))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PostScreen)
+        tabs = screen.query_one("#channel-tabs", TabbedContent)
+        platforms = [p.platform for p in screen.previews]
+        tabs.active = f"pane-{platforms.index('telegram')}"
+        await settle(pilot)
+        view = tabs.get_pane(tabs.active).query_one(ChannelPreviewView)
+        first = _text_of(view)
+        assert "Album: 4 ảnh  ■ □ □ □  1/4" in first
+        assert f"Ảnh 1/4: {photos[0]}" in first
+        await pilot.press("full_stop")
+        await settle(pilot)
+        assert f"Ảnh 2/4: {photos[1]}" in _text_of(view)
+        assert "□ ■ □ □  2/4" in _text_of(view)
+        await pilot.press("comma", "comma")
+        await settle(pilot)
+        assert f"Ảnh 4/4: {photos[3]}" in _text_of(view)  # before the first: the last
+        # Facebook posts one image: no album, no stepping.
+        tabs.active = f"pane-{platforms.index('facebook')}"
+        await settle(pilot)
+        facebook = tabs.get_pane(tabs.active).query_one(ChannelPreviewView)
+        await pilot.press("full_stop")
+        await settle(pilot)
+        text = _text_of(facebook)
+        assert "Album" not in text
+        assert f"Ảnh: {photos[0]}" in text

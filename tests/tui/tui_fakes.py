@@ -298,11 +298,13 @@ class FakeBackend:
                     d.platform,
                     text,
                     detail.article.url,
-                    None,
+                    detail.article.images[0] if detail.article.images else None,
                     ("#ChinhPhu",),
                     len(text),
                     limit,
                     problems,
+                    # Telegram sends 2–10 images as one album; the others the first image only
+                    images=tuple(detail.article.images[: 10 if d.platform == "telegram" else 1]),
                 )
             )
         return out

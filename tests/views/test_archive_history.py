@@ -31,6 +31,7 @@ from publisher.store.archive import (
     ArchiveError,
     archive_finished,
 )
+from publisher.store.sql import SqlRepository
 from publisher.views import QueueFilter
 
 REPORT_NOW = WORKER_NOW + timedelta(hours=1)
@@ -114,9 +115,27 @@ def test_reports_and_history_are_the_same_after_archiving(built: Built) -> None:
     assert attempts_before
     before = snapshot(world)
 
+    status_before = SqlRepository(world.engine).status_counts().to_json()
+    archived_before = status_before["deliveries_archived"]
+    assert isinstance(archived_before, dict)
+    assert all(n == 0 for n in archived_before.values())
+
     result = archive_finished(world.engine, ARCHIVE_NOW, timedelta(days=30), batch=3)
 
     assert result.deliveries == len(finals)
+    # `status`: the hot figures lose what moved, the archived ones gain exactly that, and
+    # hot + archived is every delivery, state by state.
+    status = SqlRepository(world.engine).status_counts().to_json()
+    hot_now, archived_now = status["deliveries"], status["deliveries_archived"]
+    assert isinstance(hot_now, dict)
+    assert isinstance(archived_now, dict)
+    assert isinstance(status_before["deliveries"], dict)
+    assert set(archived_now) == {s.value for s in DeliveryState}
+    assert {s: hot_now[s] + archived_now[s] for s in hot_now} == status_before["deliveries"]
+    assert archived_now == {
+        s.value: sum(d["state"] == s.value for d in finals) for s in DeliveryState
+    }
+    assert sum(archived_now.values()) == len(finals) > 0
     hot = _rows(world.engine, DELIVERY)
     archived = _rows(world.engine, DELIVERY_ARCHIVE)
     assert {d["state"] for d in hot}.isdisjoint(FINAL)

@@ -86,3 +86,19 @@ def test_coverage_screen_is_scoped(world: World, backend: CoreBackend) -> None:
     assert len(everything.units) == 64
     with pytest.raises(ActionRefused, match="no article"):
         backend.coverage(both, 999_999, WORKER_NOW)
+
+
+def test_telegram_album_preview_lists_every_photo(world: World, backend: CoreBackend) -> None:
+    """The real Telegram adaptation of an article with four images is one media group: the
+    preview carries the four, in order (the screen steps through them); one image stays
+    one image."""
+    detail = backend.post(world.user("admin"), world.post_id(DIRECTIVE, "CP"))
+    assert detail is not None
+    photos = tuple(f"https://baochinhphu.vn/anh-{n}.jpg" for n in range(1, 5))
+    for images, expected in ((photos, photos), (photos[:1], photos[:1])):
+        shown = replace(detail, article=replace(detail.article, images=images))
+        telegram = next(p for p in backend.previews(shown) if p.platform == "telegram")
+        assert telegram.images == expected
+        assert telegram.image == photos[0]
+        assert telegram.payload is not None
+        assert ("photos" in telegram.payload) == (len(images) > 1)

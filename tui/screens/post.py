@@ -34,6 +34,8 @@ class PostScreen(DataScreen):
         Key("e", "edit", "Edit lead-in"),
         Key("s", "reschedule", "Reschedule"),
         Key("t", "recall", "Recall"),
+        Key("full_stop", "album(1)", "Next photo", show=False),
+        Key("comma", "album(-1)", "Previous photo", show=False),
     )
 
     def __init__(self, post_id: int) -> None:
@@ -165,6 +167,15 @@ class PostScreen(DataScreen):
                 line.append(f" {w.url or _('(no link)')}", "underline")
             lines.append(line)
         return lines
+
+    def action_album(self, by: int) -> None:
+        """Step through the album of the channel tab on screen (a Telegram media group)."""
+        tabs = self.query_one("#channel-tabs", TabbedContent)
+        if not tabs.active:
+            return
+        for view in tabs.get_pane(tabs.active).query(ChannelPreviewView):
+            if view.step(by):
+                return
 
     def action_recall(self) -> None:
         """Thu hồi: a reason (required), a correction notice (optional), then the post's

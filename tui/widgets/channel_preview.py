@@ -15,7 +15,26 @@ from tui.ports import ChannelPreview
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 
 
-def render_preview(preview: ChannelPreview, state: str) -> RenderableType:
+def album_lines(images: tuple[str, ...], shown: int) -> list[Text]:
+    """An album as a row of boxes (the shown photo filled), its place, and its address."""
+    boxes = " ".join("■" if i == shown else "□" for i in range(len(images)))
+    place = f"{shown + 1}/{len(images)}"
+    return [
+        Text.assemble(
+            (_("Album: "), "bold"),
+            _("{n} photos").format(n=len(images)),
+            "  ",
+            (boxes, "cyan"),
+            "  ",
+            (place, "bold cyan"),
+            ("  " + _("(, and . step through the photos)"), "dim"),
+        ),
+        Text.assemble((_("Image {place}: ").format(place=place), "bold"), images[shown]),
+    ]
+
+
+def render_preview(preview: ChannelPreview, state: str, shown: int = 0) -> RenderableType:
+    """`shown`: which photo of an album is on screen (0 = the first)."""
     over = preview.limit is not None and preview.length > preview.limit
     counter = Text(
         f"{preview.length}/{preview.limit}" if preview.limit else str(preview.length),
@@ -34,7 +53,9 @@ def render_preview(preview: ChannelPreview, state: str) -> RenderableType:
     parts.append(Panel(body, border_style="red" if over else "blue"))
     if preview.link:
         parts.append(Text.assemble((_("Link: "), "bold"), preview.link))
-    if preview.image:
+    if len(preview.images) > 1:
+        parts.extend(album_lines(preview.images, shown))
+    elif preview.image:
         parts.append(Text.assemble((_("Image: "), "bold"), preview.image))
     if preview.hashtags:
         parts.append(Text.assemble((_("Hashtags: "), "bold"), " ".join(preview.hashtags)))
@@ -55,3 +76,15 @@ class ChannelPreviewView(Static):
     def __init__(self, preview: ChannelPreview, state: str) -> None:
         super().__init__(render_preview(preview, state))
         self.preview = preview
+        self.state = state
+        self.shown = 0  # the album's photo on screen
+
+    def step(self, by: int) -> bool:
+        """Show the album's next (1) or previous (-1) photo, round the end; False when
+        there is no album."""
+        count = len(self.preview.images)
+        if count < 2:
+            return False
+        self.shown = (self.shown + by) % count
+        self.update(render_preview(self.preview, self.state, self.shown))
+        return True
