@@ -83,27 +83,35 @@ def has_old_tone_style(text: str) -> bool:
     return _OLD_TONE_HINT_RE.search(text) is not None
 
 
-def _old_tone_key_patterns() -> list[re.Pattern[bytes]]:
-    """The old-style pairs as a casefolded text's UTF-8 bytes hold them, one pattern per first
-    two bytes ("o" or "u" and the lead byte of the letter after it), each followed by anything
-    but an ASCII letter, digit or "_".
+def _bytes_alternation(words: list[bytes]) -> bytes:
+    """A pattern matching exactly `words` (none a prefix of another), written as a tree of
+    their shared beginnings, so that the regex engine decides byte by byte."""
+    by_first: dict[bytes, list[bytes]] = {}
+    for word in words:
+        by_first.setdefault(word[:1], []).append(word[1:])
+    branches = [
+        re.escape(first) + (_bytes_alternation(rests) if rests != [b""] else b"")
+        for first, rests in sorted(by_first.items())
+    ]
+    return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
 
-    Each starts with a fixed run of bytes, which the regex engine looks for as fast as
-    `bytes.find`; four such searches cost a third of one search for 30 letters at every
-    character of the text.
+
+def _old_tone_key_patterns() -> list[re.Pattern[bytes]]:
+    """The old-style pairs as a casefolded text's UTF-8 bytes hold them, one pattern for those
+    starting with "o" and one for "u", each followed by anything but an ASCII letter, digit
+    or "_".
+
+    Each starts with a fixed byte, which the regex engine looks for as fast as `bytes.find`
+    and only then reads on: two such searches cost less than half of one search for 30
+    letters tried at every character of the text.
     """
-    groups: dict[bytes, list[bytes]] = {}
+    by_first: dict[bytes, list[bytes]] = {}
     for old in _OLD_TO_NEW_TONE:
         encoded = old.encode()
-        groups.setdefault(encoded[:2], []).append(encoded[2:])
+        by_first.setdefault(encoded[:1], []).append(encoded)
     return [
-        re.compile(
-            re.escape(start)
-            + b"(?:"
-            + b"|".join(re.escape(rest) for rest in sorted(rests))
-            + rb")(?![A-Za-z0-9_])"
-        )
-        for start, rests in sorted(groups.items())
+        re.compile(_bytes_alternation(pairs) + rb"(?![A-Za-z0-9_])")
+        for _, pairs in sorted(by_first.items())
     ]
 
 

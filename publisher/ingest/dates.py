@@ -111,13 +111,12 @@ def _from_slashes(
 
 def parse_date(value: str | None, *, default_zone: str = "+07:00") -> datetime | None:
     """An aware datetime in the source's zone, or None when `value` is empty or unreadable."""
-    if value is None:
-        return None
-    text = collapse_spaces(value)
-    if not text:
+    if not value or value.isspace():  # (None, or nothing left once collapsed)
         return None
     tz = zone_of(default_zone)
-    parsed = _parse_common(text, tz) or _parse(text, tz)
+    # The usual forms are matched as they come: a text one of their patterns matches whole
+    # has single spaces only, and is its own collapsed form.
+    parsed = _parse_common(value, tz) or _parse(collapse_spaces(value), tz)
     return parsed.astimezone(tz) if parsed is not None else None
 
 

@@ -104,12 +104,12 @@ def normalise_item(item: RawItem, context: SourceContext, *, now: datetime) -> A
     if item.images or summary_images:
         images = tuple(filter(None, dict.fromkeys([*item.images, *body_images, *summary_images])))
     else:  # (clean_with_text gives them without repeats)
-        images = tuple(filter(None, body_images))
+        images = tuple(filter(None, body_images)) if body_images else ()
     link = canonical_url(absolute_url(item.link, base))
     guid = scoped_guid(item.guid or link, context.id)
     if not title and not body_text:
         raise ValueError("item without a title or text")
-    return Article(
+    return Article(  # (guid, url, title, published_at, summary, body_html, body_text, images)
         guid,
         link,
         title or summary[:120],

@@ -108,6 +108,17 @@ def test_usual_forms_read_as_the_general_way_reads_them(text: str, zone: str) ->
     check(text, zone)
 
 
+@pytest.mark.parametrize("value", [None, "", "   ", "\t\n", "11/14/2024 9:05:00 AM"])
+def test_an_unknown_zone_is_an_error_only_for_a_date_to_read(value: str | None) -> None:
+    def outcome(parse: object) -> str:
+        try:
+            return repr(parse(value, default_zone="Nowhere/Atlantis"))  # type: ignore[operator]
+        except Exception as error:  # (the same error, whatever it is)
+            return f"{type(error).__name__}: {error}"
+
+    assert outcome(parse_date) == outcome(before.parse_date)
+
+
 def test_the_usual_forms_take_the_shortcut() -> None:
     tz = dates.zone_of("+07:00")
     for text in (
