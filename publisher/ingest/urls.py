@@ -28,16 +28,31 @@ _PLAIN_URL_RE = re.compile(
 )
 
 
+# Plain canonical URLs given lately. Every polled item's link is made canonical when it is
+# normalised, and asked about again when its dedup keys are taken: a plain canonical URL is
+# its own canonical form, so the second time it is found here instead of matched again.
+# (Only plain ones: the parsed way is not promised to be a fixed point for odd queries.)
+_RECENT_PLAIN: dict[str, None] = {}
+_RECENT_PLAIN_LIMIT = 4096
+
+
 def canonical_url(url: str) -> str:
     """One spelling per page: lower-case scheme and host, no default port, no fragment, no
     tracking parameters, remaining parameters sorted. Path case is kept (servers differ)."""
+    if url in _RECENT_PLAIN:
+        return url
     url = url.strip()
     if not url:
         return ""
     plain = _PLAIN_URL_RE.fullmatch(url)
-    if plain is not None:
-        return url if plain.lastindex == 2 else url + "/"  # (with its path, or "/" for none)
-    return _canonical_url_parsed(url)
+    if plain is None:
+        return _canonical_url_parsed(url)
+    if plain.lastindex != 2:  # no path: "/" for none
+        url += "/"
+    if len(_RECENT_PLAIN) >= _RECENT_PLAIN_LIMIT:
+        _RECENT_PLAIN.clear()
+    _RECENT_PLAIN[url] = None
+    return url
 
 
 def _canonical_url_parsed(url: str) -> str:

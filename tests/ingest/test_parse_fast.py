@@ -3,6 +3,8 @@
 * a feed in plain UTF-8 goes to the XML parser as bytes, not decoded, stripped of its
   declaration and encoded back: the same items, the same remark, the same errors — and the
   parser turns down every byte sequence Python's UTF-8 decoder turns down;
+* such a feed is read by the standard library's parser (ElementTree) first: the same items
+  as from lxml's tree, both from its bytes and the longer way;
 * an Atom entry's children are told apart by one look-up of their full tag: the same item
   as the code before (tests/ingest/before.py).
 """
@@ -25,9 +27,12 @@ from tests.ingest import before
 CORPUS = Path(__file__).parent / "corpus"
 
 
-def parse_both_ways(
+def parse_three_ways(
     data: bytes, monkeypatch: pytest.MonkeyPatch, http_charset: str | None = None
-) -> tuple[object, object]:
+) -> tuple[object, object, object]:
+    """What parse_feed gives (ElementTree first), with lxml from the bytes only, and the
+    longer way only (decoded, prepared, repaired if need be)."""
+
     def attempt() -> ParsedFeed | str:
         try:
             return parse_feed(data, base_url="https://b.vn/feed/", http_charset=http_charset)
@@ -36,9 +41,11 @@ def parse_both_ways(
 
     fast = attempt()
     with monkeypatch.context() as patch:
+        patch.setattr(feeds, "read_plain_utf8", lambda data, http_charset=None: None)
+        lxml_bytes = attempt()
         patch.setattr(feeds, "parse_plain_utf8", lambda data, http_charset=None: None)
         slow = attempt()
-    return fast, slow
+    return fast, lxml_bytes, slow
 
 
 def test_corpus_and_bench_feeds_parse_the_same_from_their_bytes(
@@ -46,13 +53,15 @@ def test_corpus_and_bench_feeds_parse_the_same_from_their_bytes(
 ) -> None:
     documents = [p.read_bytes() for p in sorted(CORPUS.glob("*/*")) if p.suffix != ".py"]
     documents += parse_bench.feed_set(0) + parse_bench.feed_set(1)
-    taken = 0
+    taken = stdlib_taken = 0
     for data in documents:
         for charset in (None, "iso-8859-1", "bogus"):
-            fast, slow = parse_both_ways(data, monkeypatch, charset)
-            assert fast == slow
+            fast, lxml_bytes, slow = parse_three_ways(data, monkeypatch, charset)
+            assert fast == lxml_bytes == slow
         taken += xmlsafe.parse_plain_utf8(data) is not None
+        stdlib_taken += xmlsafe.read_plain_utf8(data) is not None
     assert taken >= 6  # the bench feeds and the plain UTF-8 ones in the corpus
+    assert stdlib_taken == taken
 
 
 # --- generated documents around the edges of "nothing to prepare" ------------------------------
@@ -175,8 +184,8 @@ def test_generated_documents_parse_the_same_from_their_bytes(
     data: bytes, http_charset: str | None
 ) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        fast, slow = parse_both_ways(data, monkeypatch, http_charset)
-    assert fast == slow
+        fast, lxml_bytes, slow = parse_three_ways(data, monkeypatch, http_charset)
+    assert fast == lxml_bytes == slow
 
 
 @settings(max_examples=3000, deadline=None)
@@ -187,6 +196,7 @@ def test_the_parser_turns_down_what_the_utf8_decoder_turns_down(junk: bytes, aro
         data.decode("utf-8")
     except UnicodeDecodeError:
         assert xmlsafe.parse_plain_utf8(data) is None
+        assert xmlsafe.read_plain_utf8(data) is None
 
 
 # --- Atom entries -------------------------------------------------------------------------------
@@ -260,3 +270,111 @@ def test_corpus_atom_entries_read_as_before() -> None:
             assert feeds._atom_entry(entry, ns, "https://b.vn/") == before.atom_entry(
                 entry, ns, "https://b.vn/"
             )
+
+
+# --- ElementTree and lxml read the same feeds alike ---------------------------------------------
+
+RSS_CHILDREN = [
+    "<title>Tin &amp; bài</title>",
+    "<title>a<b>b</b>c<!-- x -->d<?pi x?>e</title>",
+    "<title><![CDATA[<b>Tin</b> &amp;]]></title>",
+    "<title>  \n Thủ tướng\t</title>",
+    "<link>https://a.vn/1</link>",
+    "<link> /tin/2 </link>",
+    "<link></link>",
+    '<guid isPermaLink="false">42</guid>',
+    '<guid isPermaLink="TRUE">https://a.vn/g</guid>',
+    "<guid>tin-3</guid>",
+    '<description><![CDATA[<p>Tóm <img src="/i.jpg"/> tắt</p>]]></description>',
+    "<description>a &lt; b &#233; &#x1EA1;</description>",
+    "<description><p>x</p>y</description>",
+    "<pubDate>11/14/2024 9:05:00 AM</pubDate>",
+    "<pubDate>Thu, 14 Nov 2024 09:05:00 +0700</pubDate>",
+    '<enclosure url="https://a.vn/v.mp4" type="video/mp4" length="1"/>',
+    '<enclosure url="i.jpg" type="image/jpeg"/>',
+    "<category>Thời sự</category>",
+    "<author>a@b.vn (Phóng viên)</author>",
+    '<content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+    "<![CDATA[<p>Nội dung</p>]]></content:encoded>",
+    '<dc:date xmlns:dc="http://purl.org/dc/elements/1.1/">2024-11-14T09:05:00+07:00</dc:date>',
+    '<dc:creator xmlns:dc="http://purl.org/dc/elements/1.1/">Ban biên tập</dc:creator>',
+    '<dc:subject xmlns:dc="http://purl.org/dc/elements/1.1/">Kinh tế</dc:subject>',
+    '<media:thumbnail xmlns:media="http://search.yahoo.com/mrss/" url="https://a.vn/t.jpg"/>',
+    '<media:content xmlns:media="http://search.yahoo.com/mrss/" url="v.mp4" medium="video"/>',
+    '<media:group xmlns:media="http://search.yahoo.com/mrss/"><media:content url="g.jpg" '
+    'type="image/jpeg"/><media:thumbnail url="h.jpg"/></media:group>',
+    '<atom:link xmlns:atom="http://www.w3.org/2005/Atom" href="https://a.vn/al"/>',
+    '<other xmlns="urn:x" a="&quot;&apos;">x</other>',
+    "<!-- a comment -->",
+    "<?pi data?>",
+    "\n  ",
+]
+
+
+@st.composite
+def rss_documents(draw: st.DrawFn) -> bytes:
+    items = "".join(
+        "<item"
+        + draw(st.sampled_from(["", ' xml:base="https://e.vn/x/"', ' rdf:about="urn:a"']))
+        + ">"
+        + "".join(draw(st.lists(st.sampled_from(RSS_CHILDREN), max_size=8)))
+        + "</item>"
+        for _ in range(draw(st.integers(0, 3)))
+    )
+    channel_base = draw(st.sampled_from(["", ' xml:base="https://c.vn/k/"']))
+    head = draw(st.sampled_from(["", '<?xml version="1.0" encoding="utf-8"?>\n']))
+    if draw(st.booleans()):  # RSS 1.0: items beside the channel
+        return (
+            f'{head}<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+            f'xmlns="http://purl.org/rss/1.0/"><channel><title>F</title>'
+            f"<link>https://f.vn/</link></channel>{items}</rdf:RDF>"
+        ).encode()
+    return (
+        f'{head}<rss version="2.0" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f"<channel{channel_base}><title>F &amp; G</title><link>https://f.vn/</link>{items}"
+        "</channel></rss>"
+    ).encode()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(rss_documents())
+def test_generated_rss_reads_the_same_with_either_tree(data: bytes) -> None:
+    assert xmlsafe.read_plain_utf8(data) is not None
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast, lxml_bytes, slow = parse_three_ways(data, monkeypatch)
+    assert fast == lxml_bytes == slow
+
+
+@settings(max_examples=1500, deadline=None)
+@given(atom_documents())
+def test_generated_atom_reads_the_same_with_either_tree(document: tuple[bytes, str]) -> None:
+    """Including the entries with XHTML content, which ElementTree hands over to lxml."""
+    data, _ = document
+    assert xmlsafe.read_plain_utf8(data) is not None
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast, lxml_bytes, slow = parse_three_ways(data, monkeypatch)
+    assert fast == lxml_bytes == slow
+
+
+def test_a_feed_too_large_for_one_lxml_text_node_is_not_read_by_elementtree() -> None:
+    """Above STDLIB_MAX_BYTES lxml decides (and refuses a text node over its limit)."""
+    text = b"a" * (xmlsafe.STDLIB_MAX_BYTES + 1)
+    big = b"<rss><channel><title>" + text + b"</title></channel></rss>"
+    assert xmlsafe.read_plain_utf8(big) is None
+    with pytest.raises(IngestError):
+        parse_feed(big)
+
+
+def test_a_deeply_nested_feed_is_read_by_elementtree() -> None:
+    """lxml refuses a tree deeper than 256 to protect libxml2's recursive code; expat and
+    ElementTree do not recurse, so ElementTree reads it (the only documents the two trees
+    treat differently, written down in docs/decisions/feed-parser.md)."""
+    nested = "<x>" * 2000 + "deep" + "</x>" * 2000
+    data = (
+        "<rss><channel><title>F</title><item><title>T</title><link>https://a.vn/1</link>"
+        f"<description>{nested}</description></item></channel></rss>"
+    ).encode()
+    with pytest.raises(etree.XMLSyntaxError):
+        etree.fromstring(data, xmlsafe._PARSER)
+    (item,) = parse_feed(data).items
+    assert (item.title, item.summary_html) == ("T", "deep")

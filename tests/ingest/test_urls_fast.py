@@ -50,6 +50,31 @@ def test_canonical_url_shortcut_gives_the_full_parses_answer(url: str) -> None:
     assert canonical_url(url) == expected
 
 
+@settings(max_examples=1000)
+@given(st.lists(url_like, min_size=1, max_size=20))
+def test_recent_canonical_urls_are_given_back_as_computed(batch: list[str]) -> None:
+    """A URL found among the recent answers gets the answer the full reading gives."""
+    for url in batch:
+        try:
+            expected = reference_canonical(url)
+        except ValueError:
+            continue
+        answer = canonical_url(url)
+        assert answer == expected
+        # Asked again about its own answer (as the dedup step does): what the full reading
+        # of that answer gives, found among the recent ones or not.
+        assert canonical_url(answer) == reference_canonical(answer)
+    assert len(urls._RECENT_PLAIN) <= urls._RECENT_PLAIN_LIMIT
+
+
+def test_recent_canonical_urls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(urls, "_RECENT_PLAIN", {})
+    monkeypatch.setattr(urls, "_RECENT_PLAIN_LIMIT", 3)
+    answers = [canonical_url(f"https://a.vn/{n}") for n in range(10)]
+    assert answers == [f"https://a.vn/{n}" for n in range(10)]
+    assert 1 <= len(urls._RECENT_PLAIN) <= 3
+
+
 @settings(max_examples=3000)
 @given(url_like | st.text(max_size=12))
 @example("http://[::1")
