@@ -114,6 +114,14 @@ _SIMPLE_URL_RE = re.compile(
 _SIMPLE_ATTRIBUTE_URL_RE = re.compile(
     r'[ \t\n]+(?:(href|src)="(' + _SIMPLE_URL_RE.pattern + r')"|([a-z]+)="([^"]*)")'
 )
+# A tag as `_SIMPLE_TAG_RE` reads it, with one more thing told in the same match: whether
+# its attributes are a single href or src holding such a URL, with one space before it (the
+# usual `<a href="https://…">`, `<img src="https://…" />`). Those need no look at each
+# attribute. (Either branch matches where `_SIMPLE_TAG_RE` matches, up to the same ">".)
+_SIMPLE_TAG_URL_RE = re.compile(
+    r'<(/?)([a-z][a-z0-9]*)(?:( (href|src)="(' + _SIMPLE_URL_RE.pattern + r')")'
+    r'|((?:[ \t\n]+[a-z]+="[^"]*")*))[ \t\n]*(/?)>'
+)
 _SIMPLE_VALUE_RE = re.compile(
     '[^"<>&\x00-\x1f\x7f-\xa0\ud800-\udfff\ufdd0-\ufdef\ufeff\ufffe\uffff]*'
 )
@@ -152,7 +160,7 @@ def _simple_clean(fragment: str) -> _Simple | None:
     lone: str | None = None
     position = 0
     printable = True  # (every piece so far)
-    for tag in _SIMPLE_TAG_RE.finditer(fragment):
+    for tag in _SIMPLE_TAG_URL_RE.finditer(fragment):
         start, end = tag.span()
         if start != position:
             piece = fragment[position:start]
@@ -168,9 +176,15 @@ def _simple_clean(fragment: str) -> _Simple | None:
             pieces += 1
             lone = piece
         position = end
-        closing, name, attributes, self_closing = tag.groups()
+        closing, name, url_attribute, url_key, url, attributes, self_closing = tag.groups()
         if closing:
-            if attributes or self_closing or not open_tags or open_tags.pop() != name:
+            if (
+                url_attribute
+                or attributes
+                or self_closing
+                or not open_tags
+                or open_tags.pop() != name
+            ):
                 return None
             out.append(f"</{name}>")
             if name == "p":
@@ -191,7 +205,14 @@ def _simple_clean(fragment: str) -> _Simple | None:
             return None
         if self_closing and name not in _SIMPLE_VOID:
             return None
-        if attributes:
+        if url_attribute:  # (one plain absolute URL: nothing else to check in it)
+            if url_key not in _SIMPLE_ATTRIBUTES.get(name, ()):
+                return None
+            if url_key == "src":
+                images.append(url)
+            attributes_written += 1
+            attributes = url_attribute
+        elif attributes:
             allowed = _SIMPLE_ATTRIBUTES.get(name, ())
             keys: list[str] = []
             for url_key, url, key, value in _SIMPLE_ATTRIBUTE_URL_RE.findall(attributes):

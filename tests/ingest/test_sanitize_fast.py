@@ -223,6 +223,12 @@ fragments = balanced() | near_simple()
 @example('<a href="https://a.xn--zz/x"></a>')
 @example('<a href="https://xn--zz.vn/x"></a>')
 @example("</br>")
+@example('<a href="https://x.vn/a">x</a href="https://x.vn/b">')
+@example('<b href="https://x.vn/a">x</b>')
+@example('<a src="https://x.vn/a">x</a>')
+@example('<img src="https://x.vn/i.jpg"  /><a  href="https://x.vn/a">x</a>')
+@example('<img src="https://x.vn/i.jpg" src="https://x.vn/j.jpg">')
+@example('<img src="https://x.vn/i.jpg=">')
 def test_generated_fragments_give_nh3s_own_output(fragment: str) -> None:
     check(fragment)
 
