@@ -408,6 +408,10 @@ def clean_with_text(fragment: str, *, base_url: str | None = None) -> tuple[str,
     """
     if not fragment or not fragment.strip():
         return "", "", []
+    if "<" not in fragment:
+        text = _plain_text_as_is(fragment)
+        if text is not None:
+            return text, text, []
     simple = _simple_clean(fragment)
     if simple is not None:
         done = _finish_simple(simple, base_url)
@@ -415,6 +419,22 @@ def clean_with_text(fragment: str, *, base_url: str | None = None) -> tuple[str,
             return done
     clean = clean_html(fragment, base_url=base_url)
     return clean, html_to_text(clean), image_sources(clean)
+
+
+def _plain_text_as_is(fragment: str) -> str | None:
+    """The clean HTML of a fragment with no tags when it is its own text as well: printable
+    (a space is its only white space), nothing for nh3 to escape or decode (no ">" or "&";
+    no "<" is the caller's check), no `="` for clean_html to take for a relative link, and
+    no run of spaces once stripped. None for any other text, which goes the longer way.
+
+    clean_html gives such a text back stripped and NFC; html_to_text of that is the same
+    text, as collapsing has nothing to do in it (a space is left between any two other
+    characters, so no NFC composition can come of it either). Its image_sources: none.
+    """
+    if not fragment.isprintable() or ">" in fragment or "&" in fragment or '="' in fragment:
+        return None
+    clean = nfc(fragment.strip())
+    return clean if "  " not in clean else None
 
 
 def _finish_simple(simple: _Simple, base_url: str | None) -> tuple[str, str, list[str]] | None:

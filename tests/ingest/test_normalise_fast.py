@@ -180,6 +180,12 @@ def test_generated_items_normalise_as_before(item: RawItem, context: SourceConte
 @example('<a href="https://x.vn/?a=">x</a> src="y', "https://b.vn/x/")
 @example("  Hà  Nội  ", None)
 @example("<p> Hà Nội</p>", None)
+@example(" Hà Nội ", None)
+@example('src="x', "https://b.vn/x/")
+@example("e\u0301 \u0301", None)
+@example("\u0301a", None)
+@example("Hà\u00a0Nội", None)
+@example("a > b", None)
 def test_clean_with_text_is_the_three_functions(fragment: str, base: str | None) -> None:
     try:
         expected = before.clean_html(fragment, base_url=base)
