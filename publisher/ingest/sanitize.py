@@ -469,7 +469,8 @@ def _finish_simple(simple: _Simple, base_url: str | None) -> tuple[str, str, lis
         text = _lines_text(text)
     if not plain:
         return clean, text, image_sources(clean)
-    return clean, text, list(dict.fromkeys(images)) if images else []
+    # (`images` is this fragment's own new list: given as it is when it cannot repeat)
+    return clean, text, images if len(images) < 2 else list(dict.fromkeys(images))
 
 
 def plain_text(value: str) -> str:
