@@ -4,10 +4,13 @@ reach the root — on random trees with duplicates, unknown parents and cycles."
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.settings import _check_tree
+from publisher.settings import ConfigError, _check_tree, load_config
 from publisher.settings.directory import UnitEntry
 
 
@@ -91,4 +94,14 @@ def test_a_cycle_behind_a_duplicate_code_is_still_reported() -> None:
     assert problems == [
         'units.toml: unit[1].code: duplicate code "U1" (first at unit[0])',
         "units.toml: unit[1].parent: cycle in the unit tree: U1 → U2 → U1",
+    ]
+
+
+def test_a_toml_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    """The parser changed (compiled tomli for tomllib): the message still says where."""
+    (tmp_path / "units.toml").write_text('[[unit]]\ncode = "CP"\nname = \n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path)
+    assert raised.value.problems == [
+        "units.toml: (file): not valid TOML: Invalid value (at line 3, column 8)"
     ]
