@@ -271,6 +271,44 @@ class Delivery:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptNote:
+    """One thing a channel said beside a send that did not fail it (a Zalo broadcast's
+    message id, its monthly quota used up, an image left out), stored with the delivery
+    (`delivery.receipt_notes`). `message` is the channel's sentence, Vietnamese first."""
+
+    severity: str  # info | warning | error (channels.base.Severity)
+    code: str  # stable: "broadcast_sent", "broadcast_quota_used" …
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity, "code": self.code, "message": self.message}
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity != "info"
+
+
+def receipt_notes_from_json(stored: Any, where: str) -> tuple[ReceiptNote, ...]:
+    """`delivery.receipt_notes` as notes; a value not in the form written is an error naming
+    `where` (the delivery), not notes quietly dropped."""
+    if stored is None:
+        return ()
+    if not isinstance(stored, list):
+        raise ValueError(f"{where}: receipt_notes is not a list: {stored!r:.200}")
+    notes = []
+    for index, item in enumerate(stored):
+        if not (
+            isinstance(item, dict)
+            and all(isinstance(item.get(k), str) for k in ("severity", "code", "message"))
+        ):
+            raise ValueError(
+                f"{where}: receipt_notes[{index}] needs severity, code and message: {item!r:.200}"
+            )
+        notes.append(ReceiptNote(item["severity"], item["code"], item["message"]))
+    return tuple(notes)
+
+
 class RecallScope(StrEnum):
     POST = "post"  # one unit's post
     ARTICLE = "article"  # every unit's post of one article (a central directive everywhere)

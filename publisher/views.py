@@ -27,8 +27,10 @@ from publisher.domain import (
     Platform,
     Post,
     PostState,
+    ReceiptNote,
     Unit,
     User,
+    receipt_notes_from_json,
 )
 from publisher.reports import (
     FACT_COLUMNS,
@@ -146,6 +148,8 @@ class DeliveryView:
     remote_url: str | None = None
     sent_at: datetime | None = None
     title: str = ""
+    # What the channel said beside a send that did not fail it (a broadcast's id, its quota)
+    receipt_notes: tuple[ReceiptNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +250,7 @@ def _delivery_from(m: Any, title: str = "") -> DeliveryView:
         remote_url=m["remote_url"],
         sent_at=m["sent_at"],
         title=title,
+        receipt_notes=receipt_notes_from_json(m["receipt_notes"], f"delivery {m['id']}"),
     )
 
 

@@ -106,6 +106,7 @@ class PostScreen(DataScreen):
             style="yellow" if locked else "dim",
         )
         recall = self.recall_lines(detail)
+        notes = self.receipt_lines(detail)
         body = article.body_text or article.summary
         if len(body) > BODY_PREVIEW_CHARS:
             body = body[:BODY_PREVIEW_CHARS] + "…"
@@ -113,6 +114,7 @@ class PostScreen(DataScreen):
             Group(
                 Text(article.title, style="bold"),
                 meta,
+                *notes,
                 *recall,
                 Text(""),
                 lead,
@@ -142,6 +144,25 @@ class PostScreen(DataScreen):
             await tabs.add_pane(
                 TabPane(_("No channel"), Static(_("This unit has no channel account.")))
             )
+
+    @staticmethod
+    def receipt_lines(detail: PostDetail) -> list[Text]:
+        """What each channel said beside a send that went out (a Zalo broadcast's message id,
+        its monthly quota used up): the channel's own sentence, Vietnamese first."""
+        sent = [d for d in detail.deliveries if d.receipt_notes]
+        if not sent:
+            return []
+        lines = [Text(""), Text(_("Channel notes on what was sent"), "bold")]
+        for d in sent:
+            for note in d.receipt_notes:
+                lines.append(
+                    Text.assemble(
+                        f"  {formatting.platform(d.platform)} · {d.account_id}: ",
+                        ("⚠ " if note.is_warning else "· ", "yellow" if note.is_warning else "dim"),
+                        note.message,
+                    )
+                )
+        return lines
 
     @staticmethod
     def recall_lines(detail: PostDetail) -> list[Text]:
