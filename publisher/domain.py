@@ -350,6 +350,39 @@ class Recall:
     id: int | None = None
 
 
+def manual_removal_target(platform: str, remote_id: str | None, url: str | None) -> str:
+    """Where a person finds a post to remove by hand, for the recall's manual-removal list
+    (report, notice, TUI), Vietnamese first.
+
+    Viber channel and bot messages have no public address, whatever was stored: the message
+    token names the message. Telegram's t.me link is built at send time from the chat Telegram
+    returned (channels.telegram.message_url): a public channel's `t.me/<username>/<id>` or a
+    private one's `t.me/c/<internal id>/<id>`; a chat with neither has message ids only."""
+    if platform == Platform.VIBER.value:
+        if remote_id is None:
+            return (
+                "Viber: không rõ tin đã gửi chưa, không có mã tin; hãy xem kênh "
+                "(no message token: the send's outcome was never known; check the channel)"
+            )
+        return (
+            f"Viber không có đường dẫn công khai; mã tin (message token) {remote_id} "
+            f"(Viber messages have no public link: message token {remote_id})"
+        )
+    if url:
+        return url
+    if remote_id is None:
+        return (
+            "không có đường dẫn: không rõ bài đã lên chưa; hãy xem kênh "
+            "(no link: the send's outcome was never known; check the channel)"
+        )
+    if platform == Platform.TELEGRAM.value:
+        return (
+            f"Telegram: nhóm này không có đường dẫn t.me; mã tin {remote_id} "
+            f"(no t.me link for this chat: message id(s) {remote_id})"
+        )
+    return f"không có đường dẫn; mã {remote_id} (no link: id {remote_id})"
+
+
 class PauseScope(StrEnum):
     UNIT = "unit"  # one unit
     SUBTREE = "subtree"  # a unit and everything below it

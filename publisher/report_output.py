@@ -557,6 +557,7 @@ RECALL_COLUMNS = (
     "platform",
     "state",
     "url",
+    "remote_id",  # what names the post when it has no link (a Viber message token)
     "withdrawn_at",
     "lag_s",
     "note",
@@ -578,6 +579,7 @@ def recall_rows(report: RecallReport) -> list[list[Any]]:
             w.platform,
             w.state,
             w.url,
+            w.remote_id,
             w.withdrawn_at.astimezone(VIETNAM_TZ).isoformat() if w.withdrawn_at else None,
             None if (lag := report.lag_s(w)) is None else round(lag, 1),
             w.note,
@@ -623,14 +625,14 @@ def recall_renderable(report: RecallReport) -> Group:
     people = [*report.manual, *report.failed]
     if people:
         todo = Table(title="Cần người gỡ · a person must remove these")
-        for name in ("unit", "account", "state", "url", "why"):
+        for name in ("unit", "account", "state", "ở đâu · where", "why"):
             todo.add_column(name)
         for w in people:
             todo.add_row(
                 w.unit_code,
                 w.account_id,
                 Text(w.state, style=_WITHDRAWAL_STYLE.get(w.state, "")),
-                w.url or "",
+                w.target,
                 w.note or "",
             )
         parts.append(todo)

@@ -30,6 +30,7 @@ from publisher.domain import (
     ArticleKind,
     DeliveryState,
     ReceiptNote,
+    manual_removal_target,
     receipt_notes_from_json,
 )
 from publisher.store.archive import history_where
@@ -716,6 +717,12 @@ class WithdrawalFact:
     url: str | None
     note: str | None
     withdrawn_at: datetime | None
+    remote_id: str | None = None  # the post on the platform (a Viber message token …)
+
+    @property
+    def target(self) -> str:
+        """Where a person finds it to remove by hand (a link, or why there is none)."""
+        return manual_removal_target(self.platform, self.remote_id, self.url)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -725,6 +732,8 @@ class WithdrawalFact:
             "platform": self.platform,
             "state": self.state,
             "url": self.url,
+            "remote_id": self.remote_id,
+            "where": self.target,
             "note": self.note,
             "withdrawn_at": self.withdrawn_at.isoformat() if self.withdrawn_at else None,
         }
@@ -875,6 +884,7 @@ def load_recall(engine: sa.Engine, now: datetime, recall_id: int | None = None) 
                 url=w.remote_url,
                 note=w.last_error,
                 withdrawn_at=w.withdrawn_at,
+                remote_id=w.remote_id,
             )
             for w in session.exec(select(WithdrawalRow).where(WithdrawalRow.recall_id == recall_id))
         ]

@@ -30,6 +30,7 @@ from publisher.domain import (
     ReceiptNote,
     Unit,
     User,
+    manual_removal_target,
     receipt_notes_from_json,
 )
 from publisher.reports import (
@@ -163,6 +164,12 @@ class WithdrawalView:
     url: str | None = None
     note: str | None = None  # why a person must act, or the last error
     withdrawn_at: datetime | None = None
+    remote_id: str | None = None  # the post on the platform (a Viber message token …)
+
+    @property
+    def target(self) -> str:
+        """Where a person finds it to remove by hand (a link, or why there is none)."""
+        return manual_removal_target(self.platform, self.remote_id, self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,6 +562,7 @@ class Views:
                 url=w["remote_url"],
                 note=w["last_error"],
                 withdrawn_at=w["withdrawn_at"],
+                remote_id=w["remote_id"],
             )
             for w in wrows
         )

@@ -185,7 +185,8 @@ class PostScreen(DataScreen):
             if w.state == "withdrawn" and w.withdrawn_at is not None:
                 line.append(f" {formatting.when(w.withdrawn_at)}", "dim")
             if w.state in ("needs_manual_removal", "failed"):
-                line.append(f" {w.url or _('(no link)')}", "underline")
+                # a link, or why there is none (Viber: the message token)
+                line.append(f" {w.target}", "underline" if w.url and w.target == w.url else "")
             lines.append(line)
         return lines
 
