@@ -165,11 +165,18 @@ def classify_telegram_error(error: BaseException, *, sent: bool) -> SendError:
     return classify_transport_error(error, idempotent=not sent)
 
 
-def message_url(chat: str, message_id: int) -> str | None:
-    if chat.startswith("@"):
-        return f"https://t.me/{chat[1:]}/{message_id}"
-    if chat.startswith("-100"):
-        return f"https://t.me/c/{chat[4:]}/{message_id}"
+def message_url(message: Message) -> str | None:
+    """The t.me address of a sent message, from the chat Telegram returned with it (not the
+    configured `external_id`, which may be a numeric id of a public channel or name a channel
+    since renamed): a chat with a public username has `https://t.me/<username>/<id>`; any
+    other channel or supergroup (id -100<internal id>) `https://t.me/c/<internal id>/<id>`,
+    which opens for its members only; basic groups and private chats have no message links."""
+    chat, message_id = message.chat, message.message_id
+    if chat.username:
+        return f"https://t.me/{chat.username}/{message_id}"
+    internal = str(chat.id)
+    if internal.startswith("-100"):
+        return f"https://t.me/c/{internal[4:]}/{message_id}"
     return None
 
 
@@ -270,7 +277,7 @@ class TelegramChannel(Channel):
         first = messages[0]
         return Receipt(
             ",".join(str(m.message_id) for m in messages),
-            message_url(chat, first.message_id),
+            message_url(first),
             accepted_at=first.date,
             problems=tuple(problems),
         )

@@ -83,7 +83,7 @@ QUOTA_CODE = -211
 NOT_FOUND_CODE = -201  # article/remove of an id Zalo does not have (an invalid parameter)
 BROADCAST_ALLOWANCES = (1, 4, 6)  # broadcasts a month, by OA package
 T = TypeVar("T")
-# The worker keeps a receipt's id, not its problems: a broadcast that did not go is logged too.
+# A broadcast that did not go is logged as well as stored with the delivery (receipt_notes).
 log = logging.getLogger("channels.zalo")
 
 

@@ -271,6 +271,44 @@ class Delivery:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptNote:
+    """One thing a channel said beside a send that did not fail it (a Zalo broadcast's
+    message id, its monthly quota used up, an image left out), stored with the delivery
+    (`delivery.receipt_notes`). `message` is the channel's sentence, Vietnamese first."""
+
+    severity: str  # info | warning | error (channels.base.Severity)
+    code: str  # stable: "broadcast_sent", "broadcast_quota_used" …
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"severity": self.severity, "code": self.code, "message": self.message}
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity != "info"
+
+
+def receipt_notes_from_json(stored: Any, where: str) -> tuple[ReceiptNote, ...]:
+    """`delivery.receipt_notes` as notes; a value not in the form written is an error naming
+    `where` (the delivery), not notes quietly dropped."""
+    if stored is None:
+        return ()
+    if not isinstance(stored, list):
+        raise ValueError(f"{where}: receipt_notes is not a list: {stored!r:.200}")
+    notes = []
+    for index, item in enumerate(stored):
+        if not (
+            isinstance(item, dict)
+            and all(isinstance(item.get(k), str) for k in ("severity", "code", "message"))
+        ):
+            raise ValueError(
+                f"{where}: receipt_notes[{index}] needs severity, code and message: {item!r:.200}"
+            )
+        notes.append(ReceiptNote(item["severity"], item["code"], item["message"]))
+    return tuple(notes)
+
+
 class RecallScope(StrEnum):
     POST = "post"  # one unit's post
     ARTICLE = "article"  # every unit's post of one article (a central directive everywhere)
@@ -310,6 +348,39 @@ class Recall:
     post_id: int | None = None  # scope POST only
     notice: str = ""  # the correction text an `edit` channel writes in place of the post
     id: int | None = None
+
+
+def manual_removal_target(platform: str, remote_id: str | None, url: str | None) -> str:
+    """Where a person finds a post to remove by hand, for the recall's manual-removal list
+    (report, notice, TUI), Vietnamese first.
+
+    Viber channel and bot messages have no public address, whatever was stored: the message
+    token names the message. Telegram's t.me link is built at send time from the chat Telegram
+    returned (channels.telegram.message_url): a public channel's `t.me/<username>/<id>` or a
+    private one's `t.me/c/<internal id>/<id>`; a chat with neither has message ids only."""
+    if platform == Platform.VIBER.value:
+        if remote_id is None:
+            return (
+                "Viber: không rõ tin đã gửi chưa, không có mã tin; hãy xem kênh "
+                "(no message token: the send's outcome was never known; check the channel)"
+            )
+        return (
+            f"Viber không có đường dẫn công khai; mã tin (message token) {remote_id} "
+            f"(Viber messages have no public link: message token {remote_id})"
+        )
+    if url:
+        return url
+    if remote_id is None:
+        return (
+            "không có đường dẫn: không rõ bài đã lên chưa; hãy xem kênh "
+            "(no link: the send's outcome was never known; check the channel)"
+        )
+    if platform == Platform.TELEGRAM.value:
+        return (
+            f"Telegram: nhóm này không có đường dẫn t.me; mã tin {remote_id} "
+            f"(no t.me link for this chat: message id(s) {remote_id})"
+        )
+    return f"không có đường dẫn; mã {remote_id} (no link: id {remote_id})"
 
 
 class PauseScope(StrEnum):

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import tempfile
-import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import tomli
 
 from publisher import audit
 from publisher.domain import Role, Unit, UnitKind, User
@@ -468,10 +469,10 @@ def run_import(
     previous: NationalUnitsFile | None = None
     if path.is_file():
         previous = NationalUnitsFile.model_validate(
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            tomli.loads(path.read_text(encoding="utf-8"))
         )  # load_config above has already checked it
     units_file = UnitsFile.model_validate(
-        tomllib.loads((folder / "units.toml").read_text(encoding="utf-8"))
+        tomli.loads((folder / "units.toml").read_text(encoding="utf-8"))
     )
     plan = plan_import(load_division(source), base_units(units_file), previous, provinces)
     if plan.problems:

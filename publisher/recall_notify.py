@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from publisher.credential_health import mark_notified
-from publisher.domain import WithdrawalState
+from publisher.domain import WithdrawalState, manual_removal_target
 from publisher.notify import (
     Directory,
     Notice,
@@ -49,6 +49,7 @@ class Removal:
     state: str
     url: str | None
     why: str | None
+    remote_id: str | None = None  # the post on the platform (a Viber message token …)
 
 
 def open_removal_incidents(
@@ -77,6 +78,7 @@ def open_removal_incidents(
                     row.state,
                     row.remote_url,
                     row.last_error,
+                    row.remote_id,
                 ),
             )
             for key, row in keys.items()
@@ -96,7 +98,8 @@ def removal_notice(
     for r in removals:
         why = f" — {r.why}" if r.why else ""
         lines.append(
-            f"- recall #{r.recall_id}, {r.account_id} ({r.platform}): {r.url or 'no link'} · "
+            f"- recall #{r.recall_id}, {r.account_id} ({r.platform}): "
+            f"{manual_removal_target(r.platform, r.remote_id, r.url)} · "
             f"{_STATE_VI.get(r.state, r.state)} · {r.state}{why}"
         )
     return Notice(

@@ -28,6 +28,7 @@ from publisher.reports import (
     Coverage,
     CoverageCell,
     RecallReport,
+    ReceiptsReport,
     Rollup,
     UnitRecord,
     coverage_curve,
@@ -297,7 +298,9 @@ def unit_record_csv(record: UnitRecord) -> str:
     return _csv(RECORD_COLUMNS, _record_rows(record))
 
 
-def to_json_text(value: Coverage | UnitRecord | RecallReport | DirectivesOverview) -> str:
+def to_json_text(
+    value: Coverage | UnitRecord | RecallReport | DirectivesOverview | ReceiptsReport,
+) -> str:
     """Readable at the top (a key a line, a list an item a line), compact inside each item:
     the C encoder does the work (json's indent= runs in pure Python: a directive over 3,400
     units — 2.8 MB — took ~400 ms that way, ~40 ms this way). The same JSON value."""
@@ -554,6 +557,7 @@ RECALL_COLUMNS = (
     "platform",
     "state",
     "url",
+    "remote_id",  # what names the post when it has no link (a Viber message token)
     "withdrawn_at",
     "lag_s",
     "note",
@@ -575,6 +579,7 @@ def recall_rows(report: RecallReport) -> list[list[Any]]:
             w.platform,
             w.state,
             w.url,
+            w.remote_id,
             w.withdrawn_at.astimezone(VIETNAM_TZ).isoformat() if w.withdrawn_at else None,
             None if (lag := report.lag_s(w)) is None else round(lag, 1),
             w.note,
@@ -620,18 +625,59 @@ def recall_renderable(report: RecallReport) -> Group:
     people = [*report.manual, *report.failed]
     if people:
         todo = Table(title="Cần người gỡ · a person must remove these")
-        for name in ("unit", "account", "state", "url", "why"):
+        for name in ("unit", "account", "state", "ở đâu · where", "why"):
             todo.add_column(name)
         for w in people:
             todo.add_row(
                 w.unit_code,
                 w.account_id,
                 Text(w.state, style=_WITHDRAWAL_STYLE.get(w.state, "")),
-                w.url or "",
+                w.target,
                 w.note or "",
             )
         parts.append(todo)
     return Group(*parts)
+
+
+# --- receipt notes --------------------------------------------------------------------------
+
+RECEIPTS_FORMATS = ("table", "json")
+_NOTE_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red"}
+# Severity words, Vietnamese first.
+_SEVERITY_WORDS = {
+    "info": "thông tin · info",
+    "warning": "cảnh báo · warning",
+    "error": "lỗi · error",
+}
+
+
+def receipts_renderable(report: ReceiptsReport) -> Group:
+    """One row per note: the delivery went out; what its channel said beside it."""
+    which = "cảnh báo · warnings" if report.warnings_only else "mọi ghi chú · every note"
+    head = Text.assemble(
+        ("Ghi chú của kênh khi đăng · channel notes on sent posts ", "bold"),
+        f"({which}), {local_time(report.since)} – {local_time(report.until)} (+07): ",
+        (f"{len(report.deliveries)} deliveries", "bold"),
+    )
+    table = Table()
+    for name in ("gửi lúc · sent (+07)", "unit", "account", "post", "mức · level", "note"):
+        table.add_column(name)
+    for fact in report.deliveries:
+        for note in fact.notes:
+            table.add_row(
+                local_time(fact.sent_at),
+                fact.unit_code,
+                fact.account_id,
+                str(fact.post_id),
+                Text(
+                    _SEVERITY_WORDS.get(note.severity, note.severity),
+                    _NOTE_STYLE.get(note.severity, ""),
+                ),
+                f"{note.code}: {note.message}",
+            )
+    if not report.deliveries:
+        return Group(head, Text("Không có · none", style="dim"))
+    return Group(head, table)
 
 
 # --- directives overview --------------------------------------------------------------------

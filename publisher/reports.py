@@ -26,7 +26,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from publisher.domain import ArticleKind, DeliveryState
+from publisher.domain import (
+    ArticleKind,
+    DeliveryState,
+    ReceiptNote,
+    manual_removal_target,
+    receipt_notes_from_json,
+)
 from publisher.store.archive import history_where
 from publisher.store.tables import ArticleRow, PostRow, UnitRow, table_of
 
@@ -711,6 +717,12 @@ class WithdrawalFact:
     url: str | None
     note: str | None
     withdrawn_at: datetime | None
+    remote_id: str | None = None  # the post on the platform (a Viber message token …)
+
+    @property
+    def target(self) -> str:
+        """Where a person finds it to remove by hand (a link, or why there is none)."""
+        return manual_removal_target(self.platform, self.remote_id, self.url)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -720,6 +732,8 @@ class WithdrawalFact:
             "platform": self.platform,
             "state": self.state,
             "url": self.url,
+            "remote_id": self.remote_id,
+            "where": self.target,
             "note": self.note,
             "withdrawn_at": self.withdrawn_at.isoformat() if self.withdrawn_at else None,
         }
@@ -870,7 +884,106 @@ def load_recall(engine: sa.Engine, now: datetime, recall_id: int | None = None) 
                 url=w.remote_url,
                 note=w.last_error,
                 withdrawn_at=w.withdrawn_at,
+                remote_id=w.remote_id,
             )
             for w in session.exec(select(WithdrawalRow).where(WithdrawalRow.recall_id == recall_id))
         ]
     return compute_recall(info, facts, now)
+
+
+# --- receipt notes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptFact:
+    """A sent delivery (hot or archived) and what its channel said beside the send."""
+
+    delivery_id: int
+    post_id: int
+    unit_code: str
+    account_id: str
+    platform: str
+    sent_at: datetime | None
+    title: str
+    notes: tuple[ReceiptNote, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "post_id": self.post_id,
+            "unit": self.unit_code,
+            "account": self.account_id,
+            "platform": self.platform,
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+            "title": self.title,
+            "notes": [n.to_json() for n in self.notes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptsReport:
+    since: datetime
+    until: datetime
+    warnings_only: bool
+    deliveries: tuple[ReceiptFact, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "warnings_only": self.warnings_only,
+            "deliveries": [d.to_json() for d in self.deliveries],
+        }
+
+
+def load_receipts(
+    engine: sa.Engine, since: datetime, until: datetime, *, warnings_only: bool = False
+) -> ReceiptsReport:
+    """Deliveries sent in [since, until) whose channel said something beside the send (a Zalo
+    broadcast's message id, its monthly quota used up …), newest first; with `warnings_only`
+    the informational notes are left out, and deliveries with nothing else."""
+    if since >= until:
+        raise ReportError(f"--since {since.isoformat()} is not before {until.isoformat()}")
+    history = history_where(
+        lambda t: sa.and_(
+            t.c.state == DeliveryState.SENT.value,
+            t.c.sent_at >= since,
+            t.c.sent_at < until,
+            t.c.receipt_notes.is_not(None),
+        ),
+        "id",
+        "post_id",
+        "article_id",
+        "unit_code",
+        "account_id",
+        "platform",
+        "sent_at",
+        "receipt_notes",
+    ).subquery()
+    article = table_of(ArticleRow)
+    query = (
+        sa.select(history, article.c.title)
+        .join(article, article.c.id == history.c.article_id)
+        .order_by(history.c.sent_at.desc(), history.c.id)
+    )
+    facts = []
+    with engine.connect() as conn:
+        for row in conn.execute(query).mappings():
+            notes = receipt_notes_from_json(row["receipt_notes"], f"delivery {row['id']}")
+            if warnings_only:
+                notes = tuple(n for n in notes if n.is_warning)
+            if not notes:
+                continue
+            facts.append(
+                ReceiptFact(
+                    delivery_id=row["id"],
+                    post_id=row["post_id"],
+                    unit_code=row["unit_code"],
+                    account_id=row["account_id"],
+                    platform=row["platform"],
+                    sent_at=row["sent_at"],
+                    title=row["title"],
+                    notes=notes,
+                )
+            )
+    return ReceiptsReport(since, until, warnings_only, tuple(facts))

@@ -27,8 +27,11 @@ from publisher.domain import (
     Platform,
     Post,
     PostState,
+    ReceiptNote,
     Unit,
     User,
+    manual_removal_target,
+    receipt_notes_from_json,
 )
 from publisher.reports import (
     FACT_COLUMNS,
@@ -146,6 +149,8 @@ class DeliveryView:
     remote_url: str | None = None
     sent_at: datetime | None = None
     title: str = ""
+    # What the channel said beside a send that did not fail it (a broadcast's id, its quota)
+    receipt_notes: tuple[ReceiptNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +164,12 @@ class WithdrawalView:
     url: str | None = None
     note: str | None = None  # why a person must act, or the last error
     withdrawn_at: datetime | None = None
+    remote_id: str | None = None  # the post on the platform (a Viber message token …)
+
+    @property
+    def target(self) -> str:
+        """Where a person finds it to remove by hand (a link, or why there is none)."""
+        return manual_removal_target(self.platform, self.remote_id, self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +257,7 @@ def _delivery_from(m: Any, title: str = "") -> DeliveryView:
         remote_url=m["remote_url"],
         sent_at=m["sent_at"],
         title=title,
+        receipt_notes=receipt_notes_from_json(m["receipt_notes"], f"delivery {m['id']}"),
     )
 
 
@@ -550,6 +562,7 @@ class Views:
                 url=w["remote_url"],
                 note=w["last_error"],
                 withdrawn_at=w["withdrawn_at"],
+                remote_id=w["remote_id"],
             )
             for w in wrows
         )

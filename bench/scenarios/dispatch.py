@@ -193,7 +193,7 @@ _INSERT_ATTEMPT = (
 )
 _MARK_SENT = (
     "UPDATE delivery SET state=?, lease_until=?, remote_id=?, remote_url=?, "
-    "last_error=?, error_kind=?, sent_at=?, updated_at=? WHERE delivery.id = ? "
+    "last_error=?, error_kind=?, sent_at=?, receipt_notes=?, updated_at=? WHERE delivery.id = ? "
     "AND delivery.lease_owner = ? AND delivery.attempt = ? AND delivery.state = ?"
 )
 _FINISH_ATTEMPT = (
@@ -274,7 +274,8 @@ def bare_rate(template: Path, n: int) -> float:
             for row in rows:
                 delivery_id, attempt = row[0], row[7]
                 t_now = _sqlite_time(datetime.now(UTC))
-                sent = ("sent", None, "r", None, None, None, t_now, t_now)
+                # no receipt notes: SQL NULL, as the worker binds a receipt without problems
+                sent = ("sent", None, "r", None, None, None, t_now, None, t_now)
                 changed = db.execute(
                     _MARK_SENT, (*sent, delivery_id, "b", attempt, "sending")
                 ).rowcount

@@ -13,24 +13,39 @@ PostgreSQL when DATABASE_URL_TEST is set.
 with the configuration — the sample units plus the national tree (~3,385 units, as after
 `publisher units import`) through `SqlRepository.upsert_units`: into an empty table (first
 `init`), again with nothing changed (every later `init`), and with 100 names changed.
+
+`init_config`: what `publisher init` (and every command that reads the configuration) pays to
+read and check the configuration folder with the national tree written by `publisher units
+import` (sample files + units-national.toml, ~3,385 units): `load_config`, TOML parse and
+pydantic validation and the cross-file checks, medians.
+
+`init_accounts`: `SqlRepository.upsert_accounts` as `init` runs it: the sample accounts.toml
+(207 accounts), and a national-scale set (the sample's plus one account per platform for each
+unit of the national tree, ~17,000), each into an empty table, again unchanged, and with 100
+accounts changed. Units are synced first (not measured).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
+import tempfile
 import time
+import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench.scenarios.fanout import database
-from publisher.domain import Platform, Unit
-from publisher.national import load_division
+from publisher.domain import ChannelAccount, Platform, Unit
+from publisher.national import NATIONAL_FILE, base_units, load_division, plan_import, render
 from publisher.service import DeliveryService
 from publisher.settings import load_config
+from publisher.settings.directory import UnitsFile
 from publisher.settings.workflow import ScheduleFile
 from publisher.store.delivery_sql import ACCOUNT, ARTICLE, POST, UNIT, D
 from publisher.store.repository import unit_path
@@ -283,6 +298,112 @@ def measure_units_sync(kind: str, quick: bool) -> list[dict[str, Any]]:
     ]
 
 
+def national_config_folder(target: Path) -> Path:
+    """The sample configuration with units-national.toml as `publisher units import` writes
+    it (the whole country), in `target`."""
+    for sample in SAMPLE_CONFIG.glob("*.toml"):
+        shutil.copyfile(sample, target / sample.name)
+    units_file = UnitsFile.model_validate(
+        tomllib.loads((target / "units.toml").read_text(encoding="utf-8"))
+    )
+    plan = plan_import(load_division(), base_units(units_file))
+    assert not plan.problems, plan.problems
+    (target / NATIONAL_FILE).write_text(render(plan), encoding="utf-8")
+    return target
+
+
+def measure_config_load(quick: bool) -> list[dict[str, Any]]:
+    rounds = 5 if quick else 15
+    times: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-config-") as scratch:
+        folder = national_config_folder(Path(scratch))
+        units = 0
+        for _ in range(rounds):
+            started = time.perf_counter()
+            config = load_config(folder)
+            times.append(time.perf_counter() - started)
+            units = len(config.units)
+    return [
+        {"name": "init_config_units", "value": units, "unit": "units"},
+        {
+            "name": "init_config_load",
+            "value": round(statistics.median(times) * 1000, 1),
+            "unit": "ms",
+            "rounds": rounds,
+            "all": [round(t * 1000, 1) for t in times],
+        },
+    ]
+
+
+def national_accounts(
+    config_accounts: list[ChannelAccount], units: list[Unit]
+) -> list[ChannelAccount]:
+    """The configuration's accounts plus one per platform for every unit that has none of
+    that platform yet: a country where every unit has its channels."""
+    accounts = list(config_accounts)
+    taken = {(a.unit_code, a.platform) for a in accounts}
+    for u in units:
+        for p in PLATFORMS:
+            if (u.code, p) not in taken:
+                accounts.append(
+                    ChannelAccount(
+                        id=f"{u.code}.{p.value}",
+                        unit_code=u.code,
+                        platform=p,
+                        external_id=f"{u.code}-{p.value}",
+                        display_name=u.name,
+                    )
+                )
+    return accounts
+
+
+def measure_accounts(kind: str, quick: bool) -> list[dict[str, Any]]:
+    config = load_config(SAMPLE_CONFIG)
+    units = configured_units(quick)
+    figures: list[dict[str, Any]] = []
+    for label, accounts in (
+        ("sample", list(config.accounts)),
+        ("national", national_accounts(config.accounts, units)),
+    ):
+        rounds = 3 if quick or label == "national" else 7
+        first: list[float] = []
+        unchanged: list[float] = []
+        changed: list[float] = []
+        for n in range(rounds):
+            with database(kind) as engine:
+                repository = SqlRepository(engine)
+                repository.upsert_units(units)
+                started = time.perf_counter()
+                repository.upsert_accounts(accounts)
+                first.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                repository.upsert_accounts(accounts)
+                unchanged.append(time.perf_counter() - started)
+                step = max(1, len(accounts) // 100)
+                edited_at = set(range(0, len(accounts), step)[:100])
+                edited = [
+                    replace(a, display_name=f"{a.display_name} ({n})") if i in edited_at else a
+                    for i, a in enumerate(accounts)
+                ]
+                started = time.perf_counter()
+                repository.upsert_accounts(edited)
+                changed.append(time.perf_counter() - started)
+                stored = {a.id: a.display_name for a in repository.list_accounts()}
+                assert stored == {a.id: a.display_name for a in edited}, "stored other accounts"
+
+        def ms(times: list[float]) -> float:
+            return round(statistics.median(times) * 1000, 1)
+
+        prefix = f"init_accounts_{kind}_{label}"
+        figures += [
+            {"name": f"{prefix}_accounts", "value": len(accounts), "unit": "accounts"},
+            {"name": f"{prefix}_first", "value": ms(first), "unit": "ms", "rounds": rounds},
+            {"name": f"{prefix}_unchanged", "value": ms(unchanged), "unit": "ms"},
+            {"name": f"{prefix}_100_changed", "value": ms(changed), "unit": "ms"},
+        ]
+    return figures
+
+
 class _NoDirectory:
     """route_article reads units and accounts itself (load_directory); nothing else here
     needs the directory."""
@@ -292,10 +413,13 @@ class _NoDirectory:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    figures = measure_units_sync("sqlite", quick)
+    figures = measure_config_load(quick)
+    figures += measure_units_sync("sqlite", quick)
+    figures += measure_accounts("sqlite", quick)
     figures += measure("sqlite", quick)
     if os.environ.get("DATABASE_URL_TEST"):
         figures += measure_units_sync("postgresql", quick)
+        figures += measure_accounts("postgresql", quick)
         figures += measure("postgresql", quick)
     else:
         figures.append(

@@ -1,4 +1,5 @@
-"""`publisher report coverage|directives|recall` and `publisher accounts check` (issue 7)."""
+"""`publisher report coverage|directives|recall|receipts` and `publisher accounts check`
+(issue 7)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from publisher.reports import (
     UnitRecord,
     load_coverage,
     load_recall,
+    load_receipts,
     load_unit_record,
 )
 from publisher.store.sql import SqlRepository
@@ -280,6 +282,32 @@ def register(app: typer.Typer) -> None:
             print(report_output.to_json_text(report), end="")
         else:
             print(report_output.recall_csv(report), end="")
+
+    @report_app.command("receipts")
+    def receipts(
+        since: str | None = typer.Option(
+            None, "--since", help="From this day or time (+07:00; default: 7 days ago)."
+        ),
+        until: str | None = typer.Option(
+            None, "--until", help="Up to this day or time, not included (default: now)."
+        ),
+        warnings_only: bool = typer.Option(
+            False, "--warnings", help="Only warnings (e.g. a broadcast over quota), not ids."
+        ),
+        fmt: str = typer.Option("table", "--format", help="table | json"),
+    ) -> None:
+        """Ghi chú của kênh: what channels said beside sends that went out (a Zalo broadcast's
+        message id, its monthly quota used up, an image left out)."""
+        fmt = checked_format(fmt, report_output.RECEIPTS_FORMATS)
+        now = datetime.now(UTC)
+        end = parse_when(until, "--until") if until else now
+        start = parse_when(since, "--since") if since else end - timedelta(days=7)
+        with report_engine() as (_, engine):
+            report = load_receipts(engine, start, end, warnings_only=warnings_only)
+        if fmt == "table":
+            Console().print(report_output.receipts_renderable(report))
+        else:
+            print(report_output.to_json_text(report), end="")
 
     @accounts_app.command("check")
     def check(

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from channels.base import Receipt
 from publisher.domain import DeliveryState, Pause
+from publisher.redact import redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,21 @@ FINISH_STATES = frozenset(
         DeliveryState.EXPIRED,
     }
 )
+
+
+def receipt_notes(receipt: Receipt) -> list[dict[str, str]] | None:
+    """The receipt's problems as stored with the delivery (`receipt_notes`), None when it has
+    none. A platform's words may quote a token: redacted, like error text."""
+    if not receipt.problems:
+        return None
+    return [
+        {
+            "severity": p.severity.value,
+            "code": p.code,
+            "message": redact(p.message)[:2000],
+        }
+        for p in receipt.problems
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ and sends one per row). Here:
 Both run on the caller's connection, inside its transaction.
 
 With `update` columns, a row whose key exists is updated instead — and only where one of those
-columns differs (`IS DISTINCT FROM`), so re-syncing an unchanged table writes nothing.
+columns differs (`IS DISTINCT FROM`), so re-syncing an unchanged table writes nothing. `touch`
+columns (an `updated_at`) take the new value in such an update but are not compared: a row
+whose only difference is the time is not written.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ class BulkInsert:
         key: Sequence[str],
         dialect: sa.Dialect,
         update: Sequence[str] = (),
+        touch: Sequence[str] = (),
     ) -> None:
+        if touch and not update:
+            raise ValueError("touch columns are written only with update columns")
         self.table = table
         self.columns = tuple(columns)
         self.dialect = dialect
@@ -69,7 +74,7 @@ class BulkInsert:
             statement = (
                 inserting.on_conflict_do_update(
                     index_elements=list(key),
-                    set_={c: inserting.excluded[c] for c in update},
+                    set_={c: inserting.excluded[c] for c in (*update, *touch)},
                     where=sa.or_(
                         *(table.c[c].is_distinct_from(inserting.excluded[c]) for c in update)
                     ),
@@ -96,7 +101,9 @@ class BulkInsert:
             target = dialect.identifier_preparer.format_table(table)
             on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO NOTHING"
             if update:
-                assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+                assignments = ", ".join(
+                    f"{quote(c)} = EXCLUDED.{quote(c)}" for c in (*update, *touch)
+                )
                 changed = " OR ".join(
                     f"{target}.{quote(c)} IS DISTINCT FROM EXCLUDED.{quote(c)}" for c in update
                 )

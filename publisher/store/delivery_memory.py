@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from channels.base import Receipt
-from publisher.delivery.jobs import Finish, Job, NewDelivery, Sending, SweepResult
+from publisher.delivery.jobs import Finish, Job, NewDelivery, Sending, SweepResult, receipt_notes
 from publisher.domain import AccountStatus, DeliveryState, Pause, PauseScope
 
 CLAIMABLE = {DeliveryState.PENDING, DeliveryState.RETRY_WAIT}
@@ -44,6 +44,7 @@ class _Row:
     remote_url: str | None = None
     error_kind: str | None = None
     last_error: str | None = None
+    receipt_notes: list[dict[str, str]] | None = None
 
     def job(self) -> Job:
         assert self.lease_owner is not None
@@ -230,6 +231,7 @@ class MemoryDeliveryStore:
                     assert finish.receipt is not None  # Finish checks it
                     row.lease_until = None
                     row.remote_id, row.remote_url = finish.receipt.remote_id, finish.receipt.url
+                    row.receipt_notes = receipt_notes(finish.receipt)
                     row.error_kind = row.last_error = None
                 elif finish.state is DeliveryState.UNKNOWN:
                     row.error_kind, row.last_error = "unknown_outcome", finish.error
@@ -326,6 +328,7 @@ class MemoryDeliveryStore:
             row.state, row.lease_until, row.updated_at = state, None, now
             if receipt is not None:
                 row.remote_id, row.remote_url = receipt.remote_id, receipt.url
+                row.receipt_notes = receipt_notes(receipt)
             if state is DeliveryState.PENDING:
                 row.due_at, row.lease_owner, row.error_kind = now, None, "proven_absent"
             if state is DeliveryState.UNKNOWN:

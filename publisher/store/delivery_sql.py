@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from channels.base import Receipt
-from publisher.delivery.jobs import Finish, Job, NewDelivery, Sending, SweepResult
+from publisher.delivery.jobs import Finish, Job, NewDelivery, Sending, SweepResult, receipt_notes
 from publisher.domain import (
     AccountStatus,
     ChannelAccount,
@@ -156,6 +156,8 @@ def _bind(name: str, type_: Any = None) -> Any:
 
 
 _TIME = UTCDateTime()
+# A send without notes stores SQL NULL, not the JSON `null`.
+_NOTES = sa.JSON(none_as_null=True)
 # The two commits around every platform call are built once: building SQLAlchemy expressions
 # per delivery cost more than the database work itself.
 _FENCE_CLAIMED = sa.and_(
@@ -207,6 +209,7 @@ _MARK_SENT = (
         remote_id=_bind("v_remote_id"),
         remote_url=_bind("v_remote_url"),
         sent_at=_bind("v_sent_at", _TIME),
+        receipt_notes=_bind("v_notes", _NOTES),
         lease_until=None,
         last_error=None,
         error_kind=None,
@@ -936,6 +939,7 @@ class SqlDeliveryStore:
                 values["v_remote_id"] = receipt.remote_id
                 values["v_remote_url"] = receipt.url
                 values["v_sent_at"] = receipt.accepted_at or now
+                values["v_notes"] = receipt_notes(receipt)
                 detail: str | None = receipt.remote_id
             else:
                 # Platform error text may quote a token.
@@ -1135,6 +1139,8 @@ class SqlDeliveryStore:
                 remote_id=receipt.remote_id,
                 remote_url=receipt.url,
                 sent_at=receipt.accepted_at or now,
+                # a Zalo article found by reconcile is broadcast then: its notes too
+                receipt_notes=receipt_notes(receipt),
                 last_error=None,
                 error_kind=None,
             )

@@ -245,6 +245,12 @@ class DeliveryRow(SQLModel, table=True):
     last_error: str | None = None
     error_kind: str | None = Field(default=None, max_length=24)
     sent_at: datetime | None = _time()
+    # What the platform said beside a send that did not fail it (a Zalo broadcast's id, its
+    # monthly quota used up, an image left out): the receipt's problems, each {"severity",
+    # "code", "message"}; NULL when there were none (revision 0007_delivery_receipts).
+    receipt_notes: list[dict[str, str]] | None = Field(
+        default=None, sa_type=sa.JSON(none_as_null=True)
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -414,6 +420,9 @@ class DeliveryArchiveRow(SQLModel, table=True):
     last_error: str | None = None
     error_kind: str | None = Field(default=None, max_length=24)
     sent_at: datetime | None = _time()
+    receipt_notes: list[dict[str, str]] | None = Field(
+        default=None, sa_type=sa.JSON(none_as_null=True)
+    )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     archived_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -99,6 +99,7 @@ GIVEN: dict[str, dict[str, Any]] = {
         "v_remote_id": "r1",
         "v_remote_url": None,
         "v_sent_at": NOW,
+        "v_notes": [{"severity": "warning", "code": "broadcast_quota_used", "message": "Hết"}],
         "v_now": NOW,
     },
     "finish_attempt": {

@@ -185,17 +185,20 @@ def test_report_figures_against_a_hand_computed_fixture():
     at = T0
     info = RecallInfo(7, "article", 3, "Chỉ đạo", None, "nhầm", "", "admin", at, cancelled=2)
 
-    def fact(i, platform, state, lag_s=None, url=None):
+    def fact(i, platform, state, lag_s=None, url=None, remote_id=None):
         done = at + timedelta(seconds=lag_s) if lag_s is not None else None
-        return WithdrawalFact(i, f"U{i}", f"U{i}.{platform}", platform, state, url, None, done)
+        return WithdrawalFact(
+            i, f"U{i}", f"U{i}.{platform}", platform, state, url, None, done, remote_id
+        )
 
     facts = [
         fact(1, "facebook", "withdrawn", 10),
         fact(2, "facebook", "withdrawn", 30),
         fact(3, "facebook", "withdrawn", 50),
         fact(4, "facebook", "not_sent"),
-        fact(5, "viber", "needs_manual_removal", url="https://viber/5"),
-        fact(6, "viber", "needs_manual_removal", url="https://viber/6"),
+        # Viber messages have no public link: the message token names them
+        fact(5, "viber", "needs_manual_removal", remote_id="5491128475830393125"),
+        fact(6, "viber", "needs_manual_removal", remote_id="5491128475830393126"),
         fact(7, "telegram", "withdrawn", 100),
         fact(8, "telegram", "failed"),
         fact(9, "telegram", "pending"),
@@ -226,12 +229,17 @@ def test_report_figures_against_a_hand_computed_fixture():
         None,
     )
     assert (by["telegram"].channels, by["telegram"].withdrawn, by["telegram"].failed) == (3, 1, 1)
-    assert [w.url for w in report.manual] == ["https://viber/5", "https://viber/6"]
+    assert [w.remote_id for w in report.manual] == ["5491128475830393125", "5491128475830393126"]
     assert [w.delivery_id for w in report.failed] == [8]
     rows = recall_csv(report).splitlines()
-    assert rows[0] == "recall_id,unit,account,platform,state,url,withdrawn_at,lag_s,note"
+    assert rows[0] == (
+        "recall_id,unit,account,platform,state,url,remote_id,withdrawn_at,lag_s,note"
+    )
     assert len(rows) == 11
-    assert rows[1].startswith("7,U1,U1.facebook,facebook,withdrawn,,2026-11-24T08:00:10+07:00,10.0")
+    assert rows[1].startswith(
+        "7,U1,U1.facebook,facebook,withdrawn,,,2026-11-24T08:00:10+07:00,10.0"
+    )
+    assert rows[5].startswith("7,U5,U5.viber,viber,needs_manual_removal,,5491128475830393125,")
     as_json = report.to_json()
     assert as_json["total"]["withdrawn"] == 4
     assert len(as_json["needs_manual_removal"]) == 2
@@ -241,7 +249,7 @@ def test_report_figures_against_a_hand_computed_fixture():
     console.print(recall_renderable(report))
     text = console.export_text()
     assert "withdrawn on 4 of 8 channels" in text
-    assert "https://viber/6" in text
+    assert "message token 5491128475830393126" in text
 
 
 runner = CliRunner()

@@ -170,3 +170,55 @@ def test_accounts_check_lists_expiring_and_failed(publisher, home) -> None:  # t
     table = publisher(folder, "accounts", "check")
     assert table.returncode == 0, table.stderr
     assert "01.facebook" in table.stdout
+
+
+def test_report_receipts_lists_what_channels_said_beside_sent_posts(  # type: ignore[no-untyped-def]
+    publisher, home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from publisher.store.delivery_sql import D
+
+    folder, db = home
+    quota = {
+        "severity": "warning",
+        "code": "broadcast_quota_used",
+        "message": "Đã dùng hết 4 lượt broadcast của gói OA (monthly broadcast quota used up)",
+    }
+    sent_id = {"severity": "info", "code": "broadcast_sent", "message": "Đã broadcast (sent)"}
+    with db.engine.begin() as conn:
+        ids = list(
+            conn.execute(
+                sa.select(D.c.id).where(D.c.state == "sent").order_by(D.c.id).limit(2)
+            ).scalars()
+        )
+        assert len(ids) == 2
+        conn.execute(sa.update(D).where(D.c.id == ids[0]).values(receipt_notes=[quota]))
+        conn.execute(sa.update(D).where(D.c.id == ids[1]).values(receipt_notes=[sent_id]))
+    every = publisher(folder, "report", "receipts", "--since", "2000-01-01", "--format", "json")
+    assert every.returncode == 0, every.stderr
+    listed = json.loads(every.stdout)["deliveries"]
+    assert sorted(d["delivery_id"] for d in listed) == ids
+    warnings = publisher(
+        folder, "report", "receipts", "--since", "2000-01-01", "--warnings", "--format", "json"
+    )
+    assert [d["delivery_id"] for d in json.loads(warnings.stdout)["deliveries"]] == [ids[0]]
+    monkeypatch.setenv("COLUMNS", "250")  # one line a note
+    table = publisher(folder, "report", "receipts", "--since", "2000-01-01", "--warnings")
+    assert table.returncode == 0, table.stderr
+    assert "cảnh báo · warning" in table.stdout
+    assert "broadcast_quota_used: Đã dùng hết 4 lượt broadcast" in table.stdout
+    # the last 7 days by default: the demo's sends are older
+    assert (
+        json.loads(publisher(folder, "report", "receipts", "--format", "json").stdout)["deliveries"]
+        == []
+    )
+    for args, message in (
+        (("--since", "2026-12-01", "--until", "2026-11-01"), "is not before"),
+        (("--since", "hôm qua"), "--since: 'hôm qua' is not a date"),
+        (("--format", "csv"), "--format: 'csv' is not one of table, json"),
+    ):
+        bad = publisher(folder, "report", "receipts", *args)
+        assert bad.returncode == 2, args
+        assert message in bad.stderr
+        assert "Traceback" not in bad.stderr

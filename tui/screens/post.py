@@ -106,6 +106,7 @@ class PostScreen(DataScreen):
             style="yellow" if locked else "dim",
         )
         recall = self.recall_lines(detail)
+        notes = self.receipt_lines(detail)
         body = article.body_text or article.summary
         if len(body) > BODY_PREVIEW_CHARS:
             body = body[:BODY_PREVIEW_CHARS] + "…"
@@ -113,6 +114,7 @@ class PostScreen(DataScreen):
             Group(
                 Text(article.title, style="bold"),
                 meta,
+                *notes,
                 *recall,
                 Text(""),
                 lead,
@@ -144,6 +146,25 @@ class PostScreen(DataScreen):
             )
 
     @staticmethod
+    def receipt_lines(detail: PostDetail) -> list[Text]:
+        """What each channel said beside a send that went out (a Zalo broadcast's message id,
+        its monthly quota used up): the channel's own sentence, Vietnamese first."""
+        sent = [d for d in detail.deliveries if d.receipt_notes]
+        if not sent:
+            return []
+        lines = [Text(""), Text(_("Channel notes on what was sent"), "bold")]
+        for d in sent:
+            for note in d.receipt_notes:
+                lines.append(
+                    Text.assemble(
+                        f"  {formatting.platform(d.platform)} · {d.account_id}: ",
+                        ("⚠ " if note.is_warning else "· ", "yellow" if note.is_warning else "dim"),
+                        note.message,
+                    )
+                )
+        return lines
+
+    @staticmethod
     def recall_lines(detail: PostDetail) -> list[Text]:
         """The withdrawal of each channel of a recalled post: where it stands, and what a
         person must remove by hand (with the link)."""
@@ -164,7 +185,8 @@ class PostScreen(DataScreen):
             if w.state == "withdrawn" and w.withdrawn_at is not None:
                 line.append(f" {formatting.when(w.withdrawn_at)}", "dim")
             if w.state in ("needs_manual_removal", "failed"):
-                line.append(f" {w.url or _('(no link)')}", "underline")
+                # a link, or why there is none (Viber: the message token)
+                line.append(f" {w.target}", "underline" if w.url and w.target == w.url else "")
             lines.append(line)
         return lines
 
