@@ -45,7 +45,7 @@ from publisher.domain import (
     WithdrawalState,
 )
 from publisher.reports import ArticleInfo, ReportError, percent
-from publisher.store.archive import history_where
+from publisher.store.archive import DELIVERY, DELIVERY_ARCHIVE
 from publisher.store.tables import ArticleRow, PostRow, RecallRow, UnitRow, WithdrawalRow, table_of
 from publisher.views import Scope, Views
 
@@ -362,32 +362,41 @@ def _facts(
     def chosen(table: sa.Table) -> sa.ColumnElement[bool]:
         return sa.and_(table.c.article_id.in_(ids), covers(table.c.unit_code))
 
-    # One pass over both tables: deliveries by state, units reached (distinct over the
-    # union: a unit's deliveries may be split between hot and archive) and the sent times,
-    # gathered by the database into one value per directive (a second pass fetching a row per
-    # sent delivery took twice as long at national scale).
+    # Each table grouped on its own (ix_delivery_report, ix_delivery_archive_report: article,
+    # state, unit, sent_at): the scan reads the index alone and the groups come in its order,
+    # so nothing is sorted — grouping their UNION ALL sorted every row of the period first
+    # (docs/reports.md). Deliveries by state add up across the two; the sent times are
+    # gathered by the database into one value per group (a row per sent delivery took twice
+    # as long at national scale).
     dialect = conn.dialect.name
-    history = history_where(chosen, "article_id", "state", "unit_code", "sent_at").subquery()
-    sent_at = _epoch_seconds(history.c.sent_at, dialect)
+    sent = DeliveryState.SENT.value
     states: dict[int, dict[str, int]] = defaultdict(dict)
-    reached: dict[int, int] = {}
     sent_at_s: dict[int, list[float]] = {}
-    for article_id, state, deliveries, units, times in conn.execute(
-        sa.select(
-            history.c.article_id,
-            history.c.state,
-            sa.func.count(),
-            sa.func.count(sa.distinct(history.c.unit_code)),
-            _gathered(sent_at, dialect).filter(
-                history.c.state == DeliveryState.SENT.value, history.c.sent_at.is_not(None)
-            ),
-        ).group_by(history.c.article_id, history.c.state)
-    ):
-        states[article_id][state] = deliveries
-        if state == DeliveryState.SENT.value:
-            reached[article_id] = units
-            sent_at_s[article_id] = _numbers(times)
-
+    units_by_table: dict[str, dict[int, int]] = {}
+    sent_rows: dict[str, int] = {}
+    for table in (DELIVERY, DELIVERY_ARCHIVE):
+        units_by_table[table.name] = units = {}
+        sent_rows[table.name] = 0
+        for article_id, state, deliveries, distinct_units, times in conn.execute(
+            sa.select(
+                table.c.article_id,
+                table.c.state,
+                sa.func.count(),
+                sa.func.count(sa.distinct(table.c.unit_code)),
+                _gathered(_epoch_seconds(table.c.sent_at, dialect), dialect).filter(
+                    table.c.state == sent, table.c.sent_at.is_not(None)
+                ),
+            )
+            .where(chosen(table))
+            .group_by(table.c.article_id, table.c.state)
+        ):
+            found = states[article_id]
+            found[state] = found.get(state, 0) + deliveries
+            if state == sent:
+                units[article_id] = distinct_units
+                sent_rows[table.name] += deliveries
+                sent_at_s.setdefault(article_id, []).extend(_numbers(times))
+    reached = _units_reached(conn, chosen, units_by_table, sent_rows)
     targeted: dict[int, int] = {
         article_id: units
         for article_id, units in conn.execute(
@@ -417,3 +426,40 @@ def _facts(
         ).scalars()
     )
     return DirectiveFacts(states, targeted, reached, sent_at_s, withdrawals, recalled)
+
+
+def _units_reached(
+    conn: sa.Connection,
+    chosen: Callable[[sa.Table], sa.ColumnElement[bool]],
+    units_by_table: Mapping[str, Mapping[int, int]],
+    sent_rows: Mapping[str, int],
+) -> dict[int, int]:
+    """Units with a sent delivery in either table, per directive: a unit's deliveries may be
+    split between the hot table and the archive, so the distinct counts of the two do not
+    add up. Those of the table with more sent rows, plus the units of the other one that
+    it lacks — found by probing its index once per (directive, unit) of the smaller side:
+    before archiving the archive holds none of them, after it the hot table a few."""
+    big, small = sorted((DELIVERY, DELIVERY_ARCHIVE), key=lambda t: -sent_rows[t.name])
+    reached = dict(units_by_table[big.name])
+    if not sent_rows[small.name]:
+        return reached
+    sent = DeliveryState.SENT.value
+    pairs = (
+        sa.select(small.c.article_id, small.c.unit_code)
+        .where(
+            chosen(small),
+            small.c.state == sent,
+            ~sa.exists().where(
+                big.c.article_id == small.c.article_id,
+                big.c.state == sent,
+                big.c.unit_code == small.c.unit_code,
+            ),
+        )
+        .group_by(small.c.article_id, small.c.unit_code)
+        .subquery()
+    )
+    for article_id, units in conn.execute(
+        sa.select(pairs.c.article_id, sa.func.count()).group_by(pairs.c.article_id)
+    ):
+        reached[article_id] = reached.get(article_id, 0) + units
+    return reached
