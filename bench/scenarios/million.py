@@ -73,9 +73,7 @@ def _queue_open_ms(engine: sa.Engine, rounds: int) -> float:
     views = Views(engine)
     admin = SqlRepository(engine).get_user("admin")
     assert admin is not None
-    return _median_ms(
-        lambda: (views.queue(admin, QueueFilter(), 0, 50), views.queue_counts(admin)), rounds
-    )
+    return _median_ms(lambda: views.queue_and_counts(admin, QueueFilter(), 0, 50), rounds)
 
 
 def _cli_coverage_ms(url: str, rounds: int) -> float:

@@ -18,9 +18,11 @@ update that would, rather than recount. A deleted delivery takes its platform of
 only when no other delivery of that post on that platform is left in either table (the
 archive inserts the copy before deleting the original, a recall the other way round).
 
-Alembic's batch mode on SQLite rebuilds a table by copying it, which drops its triggers: a
-migration that rebuilds `delivery` or `delivery_archive` must call `install` again
-(tests/store/test_post_platforms.py checks a migrated database has them all).
+Alembic's batch mode on SQLite rebuilds a table by copying it: that drops the triggers of a
+rebuilt `delivery` or `delivery_archive` silently, and makes the rename of a rebuilt `post`
+fail (the triggers name it while it is missing). Such a migration calls `uninstall` before
+and `install` after (tests/store/test_post_platforms.py checks a migrated database has them
+all).
 """
 
 from __future__ import annotations
