@@ -224,7 +224,6 @@ def compute_overview(
     for article in ordered:
         published_s = article.published_at.timestamp()
         lags = [s - published_s for s in facts.sent_at_s.get(article.id, ())]
-        all_lags += lags
         states = facts.states.get(article.id, {})
         withdrawals = facts.withdrawals.get(article.id, {})
         for state, count in states.items():
@@ -239,6 +238,9 @@ def compute_overview(
             withdrawals,
         )
         rows.append(DirectiveRow(article, progress, article.id in facts.recalled))
+        # `_progress` sorted them: the totals' sort then merges one sorted run per directive
+        # (timsort finds them) instead of sorting 900,000 lags from scratch.
+        all_lags += lags
     total = _progress(
         all_states,
         sum(r.progress.units_targeted for r in rows),
@@ -258,7 +260,10 @@ def _epoch_seconds(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElem
     if dialect == "sqlite":  # stored as naive UTC text; 2440587.5 is 1970-01-01 as a Julian day
         return (sa.func.julianday(column) - 2440587.5) * 86400.0
     if dialect == "postgresql":
-        return sa.cast(sa.extract("epoch", column), sa.Float)
+        # date_part is float8 arithmetic: EXTRACT gives numeric since PostgreSQL 14, ~3× the
+        # cost over 900,000 rows; both are the exact microseconds ÷ 10⁶ correctly rounded
+        # (the microseconds fit a double exactly), so the same floats.
+        return sa.func.date_part("epoch", column, type_=sa.Float)
     raise ReportError(f"the directives report does not know the {dialect} database")
 
 
@@ -275,7 +280,7 @@ def _numbers(gathered: str | list[float] | None) -> list[float]:
     if gathered is None:  # no value passed the filter
         return []
     if isinstance(gathered, str):
-        return [float(text) for text in gathered.split(",")]
+        return list(map(float, gathered.split(",")))
     return list(gathered)
 
 
