@@ -393,12 +393,14 @@ class Views:
     ) -> tuple[Page[QueueItem], dict[str, int]]:
         """`queue(...)` and `queue_counts(user)` — what the queue screen shows.
 
-        Most filters (kind, channel, search, day, none) count by reading every post of the
-        user's units anyway: then one pass gives both — the segment sizes count the posts
-        that match, the state counts every post — at ~0.7× the cost of two passes over
-        440,000 posts (docs/tui.md). A state or unit filter reads only its posts through
-        their index, so there two passes are cheaper."""
-        if wanted.state or wanted.unit:
+        With no filter, or a channel alone, the count reads every post of the user's units
+        anyway (no index leads with the platforms): then one pass gives both — the segment
+        sizes count the posts that match, the state counts every post — at ~0.7× the cost
+        of two passes over 440,000 posts (docs/tui.md). Any other filter can narrow its
+        count through an index (state, unit, the articles of a kind or a title, a unit
+        name), so there two passes stay cheaper."""
+        narrowed = wanted.state or wanted.unit or wanted.kind or wanted.day or wanted.search.strip()
+        if narrowed:
             return self.queue(user, wanted, offset, limit), self.queue_counts(user)
         page, counts = self._queue(user, wanted, offset, limit, with_counts=True)
         if counts is None:  # with_counts=True always counts; this keeps the type exact
