@@ -13,10 +13,13 @@ same statement, so no writer can forget it and no reader can see it out of step.
 
 The value: '' for no delivery, else ",facebook,zalo," (each platform once, between commas;
 insertion order on SQLite, sorted on PostgreSQL — only membership is ever asked, with
-`has_platform`). A delivery's `post_id` and `platform` never change; a trigger refuses an
-update that would, rather than recount. A deleted delivery takes its platform off the post
-only when no other delivery of that post on that platform is left in either table (the
-archive inserts the copy before deleting the original, a recall the other way round).
+`has_platform`). The fan-out writes a new post with the value its deliveries, inserted in the
+same transaction, will give (`listing`), so that the triggers find every platform already
+listed and do not rewrite the post once per delivery. A delivery's `post_id` and `platform`
+never change; a trigger refuses an update that would, rather than recount. A deleted
+delivery takes its platform off the post only when no other delivery of that post on that
+platform is left in either table (the archive inserts the copy before deleting the
+original, a recall the other way round).
 
 Alembic's batch mode on SQLite rebuilds a table by copying it: that drops the triggers of a
 rebuilt `delivery` or `delivery_archive` silently, and makes the rename of a rebuilt `post`
@@ -27,6 +30,7 @@ all).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -173,6 +177,13 @@ def _statements(dialect: str) -> list[str]:
     else:
         raise ValueError(f"post.platforms has no triggers for the {dialect} database")
     return [s.strip() for s in text.split("---") if s.strip()]
+
+
+def listing(platforms: Iterable[str]) -> str:
+    """The column's value for a post with deliveries on these platforms: what the triggers
+    make of them (the order aside, which no reader depends on)."""
+    found = sorted(set(platforms))
+    return f",{','.join(found)}," if found else ""
 
 
 def trigger_names() -> list[str]:

@@ -215,7 +215,8 @@ class PostRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     # ",facebook,zalo,": the platforms of its deliveries, hot or archived; kept by the
-    # database's triggers, never written by the application (publisher/store/post_platforms.py).
+    # database's triggers (publisher/store/post_platforms.py; the fan-out writes a new post
+    # with what its deliveries will give, so the triggers have nothing to change).
     # No default on the client side: an INSERT leaves the column to the server's ''.
     platforms: str = Field(
         default="", sa_column=sa.Column(sa.String(), server_default="", nullable=False)

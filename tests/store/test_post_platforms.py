@@ -97,6 +97,9 @@ def _world(engine: sa.Engine) -> None:
                     updated_at=NOW,
                 )
             )
+        if engine.dialect.name == "postgresql":  # ids given above: the sequence goes on after
+            for table in ("post", "article"):
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 3)")
 
 
 def _delivery(post_id: int, platform: str, n: int, state: str = "pending") -> NewDelivery:
@@ -271,3 +274,38 @@ def test_the_migration_fills_existing_posts(
     engine = make_engine(url)
     assert _check(engine) == {1: {"facebook", "zalo"}, 2: {"telegram"}}
     engine.dispose()
+
+
+def test_the_fan_out_writes_what_the_triggers_would(engine: sa.Engine) -> None:
+    """The fan-out fills a new post's platforms itself (so the triggers have nothing to do);
+    a second fan-out to the same post (left as it is) with a new channel goes through the
+    trigger."""
+    from publisher.domain import PostState
+    from publisher.store.delivery_sql import PlannedPost, SqlPostStore
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(table_of(ArticleRow)).values(
+                id=4,
+                guid="g4",
+                url="https://a.vn/4",
+                canonical_url="https://a.vn/4",
+                content_hash="h4",
+                title="Chỉ đạo 4",
+                published_at=NOW,
+                kind="directive",
+            )
+        )
+    posts = SqlPostStore(SqlDeliveryStore(engine))
+
+    def plan(*channels: tuple[str, int]) -> PlannedPost:
+        deliveries = tuple(NewDelivery(4, 4, "01", f"01-{p}-{n}", p, EARLY) for p, n in channels)
+        return PlannedPost("01", PostState.APPROVED, 0, None, deliveries)
+
+    assert posts.fan_out(4, [plan(("zalo", 1), ("facebook", 1), ("zalo", 2))], NOW, "t") == (1, 3)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(POST.c.platforms).where(POST.c.article_id == 4)).scalar()
+    assert stored == ",facebook,zalo,"
+    assert posts.fan_out(4, [plan(("facebook", 1), ("x", 1))], NOW, "t") == (0, 1)
+    post_id = next(iter({p for p, s in _check(engine).items() if "x" in s}))
+    assert _check(engine)[post_id] == {"facebook", "zalo", "x"}
