@@ -6,7 +6,8 @@
   the queue's channel filter counts from that index alone (docs/tui.md).
 - `(article_id, state, unit_code, sent_at)` on `delivery` and `delivery_archive`: `publisher
   report directives` reads its rows from these indexes alone, in (article, state) order
-  (docs/reports.md).
+  (docs/reports.md). They replace the `article_id` indexes they start with, which would only
+  cost every insert (the fan-out writes as many index entries per delivery as before).
 
 Revision ID: 0006_platforms_reports
 Revises: 0005_queue_indexes
@@ -51,9 +52,13 @@ def upgrade() -> None:
         "delivery_archive",
         ["article_id", "state", "unit_code", "sent_at"],
     )
+    op.drop_index("ix_delivery_article_id", table_name="delivery")
+    op.drop_index("ix_delivery_archive_article_id", table_name="delivery_archive")
 
 
 def downgrade() -> None:
+    op.create_index("ix_delivery_archive_article_id", "delivery_archive", ["article_id"])
+    op.create_index("ix_delivery_article_id", "delivery", ["article_id"])
     op.drop_index("ix_delivery_archive_report", table_name="delivery_archive")
     op.drop_index("ix_delivery_report", table_name="delivery")
     op.drop_index("ix_post_queue_count", table_name="post")
