@@ -42,6 +42,7 @@ from publisher.reports import (
     UnitInfo,
     compute_coverage,
 )
+from publisher.store import post_platforms
 from publisher.store.archive import DELIVERY_ARCHIVE, history_where
 from publisher.store.sql import article_from_mapping, pause_from_mapping, unit_from_mapping
 from publisher.store.tables import (
@@ -307,17 +308,19 @@ class Views:
     # --- the queue -------------------------------------------------------------------
 
     def _queue_conditions(
-        self, scope: Scope, wanted: QueueFilter, per_row: bool = False
+        self, scope: Scope, wanted: QueueFilter, per_row: bool = False, counting: bool = False
     ) -> list[sa.ColumnElement[bool]]:
         """The filter as SQL conditions on `post` joined with its article and unit.
 
-        Two forms, the same posts (tests/views/test_queue_segments.py holds both to a plain
+        Three forms, the same posts (tests/views/test_queue_segments.py holds each to a plain
         reference). The default — kind, channel and search as `post.<indexed column> IN (a
-        small or index-only set)` — lets a count read the post indexes alone instead of
-        probing the article, unit or delivery rows once per post. `per_row` — the same tests
-        on each joined row, or an EXISTS probe of one index entry — suits a page read by
-        walking `post.created_at` until it is full: the planner keeps that walk instead of
-        gathering every match of a large set and sorting it (docs/tui.md)."""
+        small or index-only set)` — lets the matches of a small segment be gathered through
+        indexes. `counting` is the default with the channel read from `post.platforms`: every
+        condition is then on a column of `ix_post_queue_count`, so a count reads that index
+        alone instead of looking each of 440,000 posts up (post_platforms.py). `per_row` —
+        the same tests on each joined row — suits a page read by walking `post.created_at`
+        until it is full: the planner keeps that walk instead of gathering every match of a
+        large set and sorting it (docs/tui.md)."""
         conditions: list[sa.ColumnElement[bool]] = [scope.covers(POST.c.unit_code)]
         if wanted.unit:
             conditions.append(POST.c.unit_code == wanted.unit)
@@ -332,17 +335,14 @@ class Views:
                 )
             )
         if wanted.channel:
+            # A count or a walk tests post.platforms (kept by triggers: every platform of
+            # the post's deliveries, hot or archived); a small segment's matches come from
             # ix_delivery_platform_post and ix_delivery_archive_platform_post (platform,
-            # post_id): the set is read from the indexes only, and a probe is one entry.
+            # post_id), read from the indexes only.
             platform = wanted.channel
             conditions.append(
-                sa.or_(
-                    *(
-                        sa.exists().where(t.c.platform == platform, t.c.post_id == POST.c.id)
-                        for t in (DELIVERY, DELIVERY_ARCHIVE)
-                    )
-                )
-                if per_row
+                post_platforms.has_platform(POST.c.platforms, platform, self.engine.dialect.name)
+                if per_row or counting
                 else POST.c.id.in_(history_where(lambda t: t.c.platform == platform, "post_id"))
             )
         if wanted.day:
@@ -397,6 +397,31 @@ class Views:
     def queue(
         self, user: User, wanted: QueueFilter = QueueFilter(), offset: int = 0, limit: int = 50
     ) -> Page[QueueItem]:
+        """Waiting posts first, then urgent ones, then the newest (see `_queue`)."""
+        return self._queue(user, wanted, offset, limit, with_counts=False)[0]
+
+    def queue_and_counts(
+        self, user: User, wanted: QueueFilter = QueueFilter(), offset: int = 0, limit: int = 50
+    ) -> tuple[Page[QueueItem], dict[str, int]]:
+        """`queue(...)` and `queue_counts(user)` — what the queue screen shows.
+
+        With no filter, or a channel alone, the count reads every post of the user's units
+        anyway (no index leads with the platforms): then one pass gives both — the segment
+        sizes count the posts that match, the state counts every post — at ~0.7× the cost
+        of two passes over 440,000 posts (docs/tui.md). Any other filter can narrow its
+        count through an index (state, unit, the articles of a kind or a title, a unit
+        name), so there two passes stay cheaper."""
+        narrowed = wanted.state or wanted.unit or wanted.kind or wanted.day or wanted.search.strip()
+        if narrowed:
+            return self.queue(user, wanted, offset, limit), self.queue_counts(user)
+        page, counts = self._queue(user, wanted, offset, limit, with_counts=True)
+        if counts is None:  # with_counts=True always counts; this keeps the type exact
+            raise AssertionError("the queue was read without its counts")
+        return page, counts
+
+    def _queue(
+        self, user: User, wanted: QueueFilter, offset: int, limit: int, with_counts: bool
+    ) -> tuple[Page[QueueItem], dict[str, int] | None]:
         """Waiting posts first, then urgent ones, then the newest (created_at desc, id).
 
         The order has four segments — (waiting, urgent), (waiting, not urgent), (not waiting,
@@ -408,22 +433,37 @@ class Views:
         joined = POST.join(ARTICLE, ARTICLE.c.id == POST.c.article_id).join(
             UNIT, UNIT.c.code == POST.c.unit_code
         )
+        counting = self._queue_conditions(scope, wanted, counting=True)
         conditions = self._queue_conditions(scope, wanted)
         walking = self._queue_conditions(scope, wanted, per_row=True)
         is_waiting = POST.c.state == PostState.AWAITING_APPROVAL.value
         urgent_articles = sa.select(ARTICLE.c.id).where(ARTICLE.c.urgent.is_(True))
+        if with_counts:
+            # counting[0] is the scope: every post of the user's units is read once, the
+            # filter only decides which of them the segment sizes count.
+            filters = counting[1:]
+            in_scope = counting[:1]
+            counted: list[sa.ColumnElement[Any]] = [
+                sa.func.count().filter(sa.and_(*filters)) if filters else sa.func.count(),
+                sa.func.count(),
+            ]
+        else:
+            in_scope, counted = counting, [sa.func.count()]
         with self.engine.connect() as conn:
             urgent = set(conn.execute(urgent_articles).scalars())
             per_article = conn.execute(
-                sa.select(POST.c.article_id, POST.c.state, sa.func.count())
+                sa.select(POST.c.article_id, POST.c.state, *counted)
                 .select_from(POST)  # every condition is on post's columns: no join
-                .where(*conditions)
+                .where(*in_scope)
                 .group_by(POST.c.article_id, POST.c.state)  # ix_post_queue_count's order
             ).all()
         sizes = {(w, u): 0 for w in (True, False) for u in (True, False)}
-        for article_id, state, n in per_article:
+        by_state: dict[str, int] = dict.fromkeys((s.value for s in PostState), 0)
+        for article_id, state, n, *every in per_article:
             waiting = state == PostState.AWAITING_APPROVAL.value
             sizes[(waiting, article_id in urgent)] += int(n)
+            if every and state in by_state:  # as queue_counts: the states the app knows
+                by_state[state] += int(every[0])
         total = sum(sizes.values())
         rows: list[sa.RowMapping] = []
         start = offset
@@ -492,7 +532,7 @@ class Views:
             )
             for r in rows
         )
-        return Page(items, total, offset, limit)
+        return Page(items, total, offset, limit), (by_state if with_counts else None)
 
     def _channels_of(self, post_ids: Sequence[int]) -> dict[int, list[ChannelState]]:
         if not post_ids:

@@ -147,6 +147,11 @@ class CoreBackend:
     def queue_counts(self, user: User) -> dict[str, int]:
         return self.views.queue_counts(user)
 
+    def queue_and_counts(
+        self, user: User, wanted: QueueFilter, offset: int, limit: int
+    ) -> tuple[Page[QueueItem], dict[str, int]]:
+        return self.views.queue_and_counts(user, wanted, offset, limit)
+
     def post(self, user: User, post_id: int) -> PostDetail | None:
         return self.views.post(user, post_id)
 

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.million_db import NOW, fresh_copy, million_db
-from bench.scenarios.tui import drive_rounds, figures_of
+from bench.scenarios.tui import drive_rounds, figures_of, filter_figures
 from publisher import report_output
 from publisher.cli.reports_cmd import report_period
 from publisher.report_directives import load_overview
@@ -73,9 +73,7 @@ def _queue_open_ms(engine: sa.Engine, rounds: int) -> float:
     views = Views(engine)
     admin = SqlRepository(engine).get_user("admin")
     assert admin is not None
-    return _median_ms(
-        lambda: (views.queue(admin, QueueFilter(), 0, 50), views.queue_counts(admin)), rounds
-    )
+    return _median_ms(lambda: views.queue_and_counts(admin, QueueFilter(), 0, 50), rounds)
 
 
 def _cli_coverage_ms(url: str, rounds: int) -> float:
@@ -97,7 +95,9 @@ def _cli_coverage_ms(url: str, rounds: int) -> float:
     )
 
 
-def _directives_figures(engine: sa.Engine, rounds: int) -> list[dict[str, Any]]:
+def _directives_figures(
+    engine: sa.Engine, rounds: int, prefix: str = "million"
+) -> list[dict[str, Any]]:
     """`publisher report directives` as the CLI makes it (load, compute, JSON text): the
     default period (the 30 local days up to NOW) and the whole history, for the root admin
     and for a province's user."""
@@ -112,14 +112,14 @@ def _directives_figures(engine: sa.Engine, rounds: int) -> list[dict[str, Any]]:
             overview = load_overview(engine, since, until, NOW, user)
             figures.append(
                 _figure(
-                    f"million.report_directives_{period}_{label}_deliveries",
+                    f"{prefix}.report_directives_{period}_{label}_deliveries",
                     overview.total.planned,
                     "deliveries",
                 )
             )
             figures.append(
                 _figure(
-                    f"million.report_directives_{period}_{label}",
+                    f"{prefix}.report_directives_{period}_{label}",
                     _median_ms(
                         lambda s=since, u=until, who=user: report_output.to_json_text(
                             load_overview(engine, s, u, NOW, who)
@@ -191,6 +191,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             REPORT_TARGET_MS,
         ),
         *_directives_figures(engine, rounds),
+        # The queue filters as the screen reads them after a filter change (bench tui too).
+        *filter_figures(engine, "million", rounds),
         _figure("million.cli_report_coverage_process", _cli_coverage_ms(db.url, 3), "ms"),
         _figure(
             "million.queue_first_page_hot",

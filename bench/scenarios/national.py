@@ -134,7 +134,13 @@ def written_rows(engine: sa.Engine, article_id: int) -> tuple[list[Any], list[An
     """What the fan-out wrote for `article_id` (posts, deliveries), to insert again raw."""
     with engine.connect() as conn:
         posts = conn.execute(
-            sa.select(POST.c.unit_code, POST.c.state, POST.c.priority, POST.c.expires_at)
+            sa.select(
+                POST.c.unit_code,
+                POST.c.state,
+                POST.c.priority,
+                POST.c.expires_at,
+                POST.c.platforms,
+            )
             .where(POST.c.article_id == article_id)
             .order_by(POST.c.id)
         ).all()
@@ -168,6 +174,7 @@ def raw_insert(engine: sa.Engine, article_id: int, posts: list[Any], deliveries:
             "lead_in": "",
             "created_at": NOW,
             "updated_at": NOW,
+            "platforms": p.platforms,
         }
         for p in posts
     ]

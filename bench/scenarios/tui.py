@@ -9,9 +9,9 @@ a page (which asks the database again).
 
 Over the million, each queue filter too (kind, channel, state, a search): the time of what the
 queue screen asks when a filter changes (`QueueScreen.load_page`: the first page with its total,
-and the counts per state), median of rounds — on SQLite, and on PostgreSQL when
-DATABASE_URL_TEST names a server (the same rows copied as bench/scenarios/million_pg.py does,
-into a schema dropped afterwards).
+and the counts per state, one call of `Views.queue_and_counts`), median of rounds — on SQLite,
+and on PostgreSQL when DATABASE_URL_TEST names a server (the same rows copied as
+bench/scenarios/million_pg.py does, into a schema dropped afterwards).
 """
 
 from __future__ import annotations
@@ -203,8 +203,7 @@ def filter_figures(engine: sa.Engine, prefix: str, rounds: int) -> list[dict[str
         times = []
         for _ in range(rounds + 1):
             started = time.perf_counter()
-            page = views.queue(user, wanted, 0, PAGE_SIZE)
-            views.queue_counts(user)
+            page, _ = views.queue_and_counts(user, wanted, 0, PAGE_SIZE)
             times.append(time.perf_counter() - started)
         value = round(statistics.median(times[1:]) * 1000, 1)
         figures += [

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from publisher.store import post_platforms
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, whatever the database keeps."""
@@ -193,9 +195,10 @@ class PostRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("article_id", "unit_code"),
         # The queue (publisher/views.py): pages walk created_at; segment counts read this
-        # one index only (revision 0004_archive).
+        # one index only (revision 0004_archive), a channel filter included (platforms:
+        # revision 0006_platforms_reports).
         sa.Index("ix_post_created_at", "created_at"),
-        sa.Index("ix_post_queue_count", "article_id", "state", "unit_code"),
+        sa.Index("ix_post_queue_count", "article_id", "state", "unit_code", "platforms"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -211,6 +214,13 @@ class PostRow(SQLModel, table=True):
     decision_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # ",facebook,zalo,": the platforms of its deliveries, hot or archived; kept by the
+    # database's triggers (publisher/store/post_platforms.py; the fan-out writes a new post
+    # with what its deliveries will give, so the triggers have nothing to change).
+    # No default on the client side: an INSERT leaves the column to the server's ''.
+    platforms: str = Field(
+        default="", sa_column=sa.Column(sa.String(), server_default="", nullable=False)
+    )
 
 
 class DeliveryRow(SQLModel, table=True):
@@ -223,11 +233,16 @@ class DeliveryRow(SQLModel, table=True):
         # The queue's channel filter: the post ids on one platform, read from the index
         # alone (revision 0005_queue_indexes).
         sa.Index("ix_delivery_platform_post", "platform", "post_id"),
+        # `report directives` reads the rows of a period's directives from this index alone,
+        # already in (article, state) order (revision 0006_platforms_reports).
+        sa.Index("ix_delivery_report", "article_id", "state", "unit_code", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)
-    article_id: int = Field(index=True)  # denormalised for coverage reports
+    # denormalised for coverage reports; looked up by ix_delivery_report, which it leads
+    # (its own index, dropped in revision 0006, would only cost every insert)
+    article_id: int
     unit_code: str = Field(max_length=64, index=True)  # denormalised for pauses
     account_id: str = Field(foreign_key="channel_account.id", index=True)
     platform: str = Field(max_length=16)
@@ -398,11 +413,12 @@ class DeliveryArchiveRow(SQLModel, table=True):
         # by state from an index (revision 0005_queue_indexes).
         sa.Index("ix_delivery_archive_platform_post", "platform", "post_id"),
         sa.Index("ix_delivery_archive_state", "state"),
+        sa.Index("ix_delivery_archive_report", "article_id", "state", "unit_code", "sent_at"),
     )
 
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     post_id: int = Field(index=True)
-    article_id: int = Field(index=True)
+    article_id: int  # looked up by ix_delivery_archive_report, which it leads
     unit_code: str = Field(max_length=64, index=True)
     account_id: str = Field(max_length=128)
     platform: str = Field(max_length=16)
@@ -441,3 +457,8 @@ class DeliveryAttemptArchiveRow(SQLModel, table=True):
     finished_at: datetime | None = _time()
     outcome: str = Field(default="", max_length=24)
     detail: str | None = None
+
+
+# The triggers that keep post.platforms also come with `metadata.create_all` (the migration
+# 0006_platforms_reports installs them on a migrated database).
+sa.event.listen(SQLModel.metadata, "after_create", post_platforms.install_after_create)

@@ -29,7 +29,7 @@ from publisher.report_directives import (
     p95,
 )
 from publisher.reports import ArticleInfo, ReportError, load_coverage
-from publisher.store.archive import DELIVERY_ARCHIVE, archive_finished
+from publisher.store.archive import DELIVERY, DELIVERY_ARCHIVE, archive_finished
 from publisher.store.engine import make_engine, sqlite_url, upgrade
 
 SINCE = local("2026-11-10T00:00")
@@ -409,3 +409,113 @@ def test_bad_input_exits_2_with_one_line(cli: Any, args: tuple[str, ...], messag
         message.endswith("(") and result.stderr.startswith(message)  # today's date follows
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _plain_facts(
+    world: DirectivesWorld, who: str, unit: str | None, ids: list[int]
+) -> dict[str, Any]:
+    """What `_facts` reads from the deliveries, read the obvious way: every row of both
+    tables in Python, each unit tested against the user's scope and the --unit subtree."""
+    from publisher.views import Views
+
+    scope = Views(world.engine).scope_for(user(who))
+    with world.engine.connect() as conn:
+        paths = dict(conn.execute(sa.text("SELECT code, path FROM unit")).all())
+        rows = [
+            r
+            for table in (DELIVERY, DELIVERY_ARCHIVE)
+            for r in conn.execute(
+                sa.select(table.c.article_id, table.c.unit_code, table.c.state, table.c.sent_at)
+            )
+        ]
+        posts = list(conn.execute(sa.text("SELECT article_id, unit_code FROM post")))
+
+    def shown(code: str) -> bool:
+        visible = (
+            scope.everything
+            or code in scope.single_codes
+            or any(paths[code].startswith(p) for p in scope.subtree_paths)
+        )
+        return visible and (unit is None or paths[code].startswith(paths[unit]))
+
+    states: dict[int, dict[str, int]] = {}
+    reached: dict[int, set[str]] = {}
+    times: dict[int, list[float]] = {}
+    for article_id, code, state, sent_at in rows:
+        if article_id not in ids or not shown(code):
+            continue
+        by_state = states.setdefault(article_id, {})
+        by_state[state] = by_state.get(state, 0) + 1
+        if state == DeliveryState.SENT.value:
+            reached.setdefault(article_id, set()).add(code)
+            if sent_at is not None:
+                times.setdefault(article_id, []).append(sent_at.timestamp())
+    targeted: dict[int, int] = {}
+    for article_id, code in posts:
+        if article_id in ids and shown(code):
+            targeted[article_id] = targeted.get(article_id, 0) + 1
+    return {
+        "states": states,
+        "units_targeted": targeted,
+        "units_reached": {a: len(u) for a, u in reached.items()},
+        "sent_at_s": {a: sorted(t) for a, t in times.items()},
+    }
+
+
+def _move_to_archive(world: DirectivesWorld, delivery_id: int) -> None:
+    """One delivery into the archive by hand (the world's deliveries have no attempts)."""
+    columns = [c.name for c in DELIVERY.columns]
+    with world.engine.begin() as conn:
+        conn.execute(
+            DELIVERY_ARCHIVE.insert().from_select(
+                [*columns, "archived_at"],
+                sa.select(
+                    *DELIVERY.c, sa.literal(ARCHIVE_NOW, DELIVERY_ARCHIVE.c.archived_at.type)
+                ).where(DELIVERY.c.id == delivery_id),
+            )
+        )
+        conn.execute(DELIVERY.delete().where(DELIVERY.c.id == delivery_id))
+
+
+def test_the_store_facts_match_a_plain_reading(world: DirectivesWorld) -> None:
+    """Hot only; one unit's sent deliveries split between the tables; most archived: the
+    grouped reads of each table, merged, say what one pass over every row says."""
+    from publisher.report_directives import _facts, _unit_condition
+    from publisher.views import Views
+
+    ids = [world.ids[k] for k in ("D1", "D2", "D3", "D4", "D5")]
+    with world.engine.connect() as conn:
+        sent = conn.execute(
+            sa.select(DELIVERY.c.id, DELIVERY.c.article_id, DELIVERY.c.unit_code)
+            .where(DELIVERY.c.state == DeliveryState.SENT.value, DELIVERY.c.article_id.in_(ids))
+            .order_by(DELIVERY.c.id)
+        ).all()
+    by_pair: dict[tuple[int, str], list[int]] = {}
+    for delivery_id, article_id, code in sent:
+        by_pair.setdefault((article_id, code), []).append(delivery_id)
+    split = next(d for d in by_pair.values() if len(d) >= 2)  # a unit with two sent
+    for stage in ("hot", "split", "archived"):
+        if stage == "split":
+            _move_to_archive(world, split[0])
+        if stage == "archived":
+            assert archive_finished(world.engine, ARCHIVE_NOW, timedelta(days=30)).deliveries
+        for who, unit in EXPECTED:
+            scope = Views(world.engine).scope_for(user(who))
+            with world.engine.connect() as conn:
+                facts = _facts(conn, ids, _unit_condition(conn, scope, who, unit))
+            plain = _plain_facts(world, who, unit, ids)
+            assert {a: dict(s) for a, s in facts.states.items() if s} == plain["states"]
+            assert dict(facts.units_targeted) == plain["units_targeted"]
+            assert {a: n for a, n in facts.units_reached.items() if n} == plain["units_reached"]
+            got = {a: sorted(t) for a, t in facts.sent_at_s.items() if t}
+            assert got.keys() == plain["sent_at_s"].keys(), (stage, who, unit)
+            for article_id, seconds in got.items():
+                assert seconds == pytest.approx(plain["sent_at_s"][article_id], abs=1e-3)
+    with world.engine.connect() as conn:
+        hot = set(conn.execute(sa.select(DELIVERY.c.article_id, DELIVERY.c.unit_code)).all())
+        cold = set(
+            conn.execute(
+                sa.select(DELIVERY_ARCHIVE.c.article_id, DELIVERY_ARCHIVE.c.unit_code)
+            ).all()
+        )
+    assert hot & cold, "some unit should have deliveries in both tables at the end"

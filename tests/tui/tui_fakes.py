@@ -268,6 +268,11 @@ class FakeBackend:
                 counts[post.state.value] += 1
         return counts
 
+    def queue_and_counts(
+        self, user: User, wanted: QueueFilter, offset: int, limit: int
+    ) -> tuple[Page[QueueItem], dict[str, int]]:
+        return self.queue(user, wanted, offset, limit), self.queue_counts(user)
+
     def post(self, user: User, post_id: int) -> PostDetail | None:
         post = self.posts.get(post_id)
         if post is None or post.unit_code not in self._visible(user):

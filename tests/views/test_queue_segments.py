@@ -224,3 +224,38 @@ def test_the_channel_filter_finds_archived_deliveries(urgent_world: World) -> No
         urgent_world.user("admin"), QueueFilter(channel=platform), 0, 100_000
     )
     assert post_id in {item.post_id for item in page.items}
+
+
+def plain_state_counts(world: World, username: str) -> dict[str, int]:
+    """Posts per state in the user's units, counted in Python."""
+    scope = world.views.scope_for(world.user(username))
+    with world.engine.connect() as conn:
+        paths = dict(conn.execute(sa.select(UNIT.c.code, UNIT.c.path)).all())
+        posts = conn.execute(sa.select(POST.c.unit_code, POST.c.state)).all()
+    counts = {state.value: 0 for state in PostState}
+    for code, state in posts:
+        if (
+            scope.everything
+            or code in scope.single_codes
+            or any(paths[code].startswith(p) for p in scope.subtree_paths)
+        ):
+            counts[state] += 1
+    return counts
+
+
+@pytest.mark.parametrize("username", ["admin", "duyet.hanoi", "quantri.quangninh"])
+def test_one_pass_gives_the_page_and_the_counts_of_two(urgent_world: World, username: str) -> None:
+    """queue_and_counts (the screen's one call) against queue + queue_counts and the plain
+    reading: the same page, total and counts per state, for every filter and page."""
+    world = urgent_world
+    user = world.user(username)
+    counts = plain_state_counts(world, username)
+    assert sum(counts.values()) > 0
+    for wanted in [QueueFilter(), *FILTERS, *PLAIN_FILTERS]:
+        expected = plain_reference(world, username, wanted)
+        for offset in (0, 3, 7):
+            page, got_counts = world.views.queue_and_counts(user, wanted, offset, 3)
+            assert got_counts == counts, wanted
+            assert page == world.views.queue(user, wanted, offset, 3), wanted
+            assert page.total == len(expected), wanted
+            assert [i.post_id for i in page.items] == expected[offset : offset + 3], wanted

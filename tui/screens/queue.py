@@ -110,10 +110,8 @@ class QueueScreen(DataScreen):
         limit = self.publisher.settings.page_size
 
         def read() -> tuple[Page[QueueItem], dict[str, int]]:
-            return (
-                self.backend.queue(user, wanted, offset, limit),
-                self.backend.queue_counts(user),
-            )
+            # One pass over the user's posts for both (Views.queue_and_counts).
+            return self.backend.queue_and_counts(user, wanted, offset, limit)
 
         page, counts = await self.fetch(read)
         if page.total and not page.items and offset > 0:  # the last page emptied: step back

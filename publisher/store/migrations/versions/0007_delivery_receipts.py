@@ -6,7 +6,7 @@ by name) keeps the receipt's problems as JSON, for `publisher report receipts` a
 post detail (docs/delivery.md).
 
 Revision ID: 0007_delivery_receipts
-Revises: 0005_queue_indexes
+Revises: 0006_platforms_reports
 Create Date: 2026-12-04 23:40:00
 """
 
@@ -15,20 +15,27 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from publisher.store import post_platforms
+
 revision = "0007_delivery_receipts"
-# 0006 is being added on another branch; the lead chains the two at merge.
-down_revision = "0005_queue_indexes"
+down_revision = "0006_platforms_reports"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
+    # A plain ADD COLUMN on both databases: no table rebuild on SQLite, which would drop the
+    # post.platforms triggers on these tables (0006).
     for table in ("delivery", "delivery_archive"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("receipt_notes", sa.JSON(), nullable=True))
+        op.add_column(table, sa.Column("receipt_notes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    # SQLite drops a column by rebuilding the table, and a rebuild drops its triggers: they
+    # are taken down first and put back after (docs/architecture.md).
+    conn = op.get_bind()
+    post_platforms.uninstall(conn)
     for table in ("delivery_archive", "delivery"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("receipt_notes")
+    post_platforms.install(conn)
