@@ -1,4 +1,5 @@
-"""Bytes from a stranger → a safe lxml tree, or a clear `IngestError`.
+"""Bytes from a stranger → a safe XML tree (lxml's; ElementTree's for plain UTF-8 feeds,
+`read_plain_utf8`), or a clear `IngestError`.
 
 Two jobs, both about input we do not control:
 
