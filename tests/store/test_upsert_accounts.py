@@ -19,6 +19,7 @@ from publisher.domain import ChannelAccount, Platform, Unit
 from publisher.store.engine import make_engine, upgrade
 from publisher.store.sql import SqlRepository
 from publisher.store.tables import ChannelAccountRow, UnitRow, table_of, utcnow
+from tests.store.write_counter import write_counter
 
 UNIT = table_of(UnitRow)
 ACCOUNT = table_of(ChannelAccountRow)
@@ -140,7 +141,7 @@ def test_only_changed_accounts_are_written_and_stamped(
     repository.upsert_accounts(ACCOUNTS)
     first = stored(new)
     assert all(r["updated_at"] is not None for r in first.values())
-    written = _write_counter(new)
+    written = write_counter(new, "channel_account", "id")
     repository.upsert_accounts(ACCOUNTS)
     assert written() == set()
     assert stored(new) == first  # not even updated_at moved
@@ -213,40 +214,3 @@ def test_the_national_scale_round_trips(engines: tuple[sa.Engine, sa.Engine]) ->
     rows = without_time(stored(new))
     assert len(rows) == 1400
     assert rows == without_time(stored(old))
-
-
-def _write_counter(engine: sa.Engine) -> Any:
-    """A function that says which accounts were written (updated) since last asked: SQLite
-    through a trigger, PostgreSQL through each row's `xmin` (new on every write)."""
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE account_writes (id TEXT)"))
-            conn.execute(
-                sa.text(
-                    "CREATE TRIGGER account_written AFTER UPDATE ON channel_account "
-                    "BEGIN INSERT INTO account_writes VALUES (new.id); END"
-                )
-            )
-
-        def sqlite_written() -> set[str]:
-            with engine.begin() as conn:
-                ids = {i for (i,) in conn.execute(sa.text("SELECT id FROM account_writes"))}
-                conn.execute(sa.text("DELETE FROM account_writes"))
-            return ids
-
-        return sqlite_written
-
-    def versions() -> dict[str, str]:
-        with engine.connect() as conn:
-            return dict(conn.execute(sa.text("SELECT id, xmin::text FROM channel_account")).all())
-
-    seen = versions()
-
-    def postgres_written() -> set[str]:
-        nonlocal seen
-        now = versions()
-        changed = {key for key, version in now.items() if seen.get(key) != version}
-        seen = now
-        return changed
-
-    return postgres_written

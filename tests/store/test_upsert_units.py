@@ -19,6 +19,7 @@ from publisher.store.engine import make_engine, upgrade
 from publisher.store.repository import UnknownUnitError, unit_path
 from publisher.store.sql import SqlRepository, unit_from_row
 from publisher.store.tables import AuditEventRow, UnitRow, table_of
+from tests.store.write_counter import write_counter
 
 UNIT = table_of(UnitRow)
 AUDIT = table_of(AuditEventRow)
@@ -111,7 +112,7 @@ def test_a_renamed_unit_is_updated_and_an_unchanged_one_is_not_written(
     new, _ = engines
     repository = SqlRepository(new)
     repository.upsert_units(TREE)
-    written = _write_counter(new)
+    written = write_counter(new, "unit", "code")
     repository.upsert_units(TREE)
     assert written() == set()
     renamed = [replace(u, name="Thủ đô Hà Nội") if u.code == "01" else u for u in TREE]
@@ -124,43 +125,6 @@ def test_a_renamed_unit_is_updated_and_an_unchanged_one_is_not_written(
         "Hà Nội",
         "QD19/2025",
     )
-
-
-def _write_counter(engine: sa.Engine) -> Any:
-    """A function that says which units were written (inserted or updated) since last asked:
-    SQLite through a trigger, PostgreSQL through each row's `xmin` (new on every write)."""
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            conn.execute(sa.text("CREATE TABLE unit_writes (code TEXT)"))
-            conn.execute(
-                sa.text(
-                    "CREATE TRIGGER unit_written AFTER UPDATE ON unit "
-                    "BEGIN INSERT INTO unit_writes VALUES (new.code); END"
-                )
-            )
-
-        def sqlite_written() -> set[str]:
-            with engine.begin() as conn:
-                codes = {c for (c,) in conn.execute(sa.text("SELECT code FROM unit_writes"))}
-                conn.execute(sa.text("DELETE FROM unit_writes"))
-            return codes
-
-        return sqlite_written
-
-    def versions() -> dict[str, str]:
-        with engine.connect() as conn:
-            return dict(conn.execute(sa.text("SELECT code, xmin::text FROM unit")).all())
-
-    seen = versions()
-
-    def postgres_written() -> set[str]:
-        nonlocal seen
-        now = versions()
-        changed = {code for code, version in now.items() if seen.get(code) != version}
-        seen = now
-        return changed
-
-    return postgres_written
 
 
 def test_units_not_given_are_left_as_they_are_and_nothing_is_audited(
