@@ -33,10 +33,11 @@ import statistics
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -51,6 +52,8 @@ from publisher.store.delivery_sql import ACCOUNT, ARTICLE, POST, UNIT, D
 from publisher.store.repository import unit_path
 from publisher.store.sql import SqlRepository
 from publisher.workspace import SAMPLE_CONFIG
+
+T = TypeVar("T")
 
 DESCRIPTION = "directive to every unit of the country × 5 channels vs a raw bulk insert (medians)"
 PLATFORMS = (Platform.FACEBOOK, Platform.ZALO, Platform.TELEGRAM, Platform.VIBER, Platform.X)
@@ -268,6 +271,29 @@ def configured_units(quick: bool) -> list[Unit]:
     return list(units.values())
 
 
+def _ms(times: list[float]) -> float:
+    return round(statistics.median(times) * 1000, 1)
+
+
+def _hundred_edited(rows: list[T], edit: Callable[[T], T]) -> list[T]:
+    """`rows` with 100 of them, spread over the list, changed by `edit`."""
+    at = set(range(0, len(rows), max(1, len(rows) // 100))[:100])
+    return [edit(row) if i in at else row for i, row in enumerate(rows)]
+
+
+def _timed_syncs(
+    upsert: Callable[[list[T]], object], rows: list[T], edited: list[T]
+) -> list[float]:
+    """Seconds for a sync of `rows` into empty tables, of the same rows again (nothing to
+    write), and of `edited` (100 rows changed)."""
+    times = []
+    for batch in (rows, rows, edited):
+        started = time.perf_counter()
+        upsert(batch)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def measure_units_sync(kind: str, quick: bool) -> list[dict[str, Any]]:
     units = configured_units(quick)
     rounds = 3 if quick else 5
@@ -277,31 +303,18 @@ def measure_units_sync(kind: str, quick: bool) -> list[dict[str, Any]]:
     for n in range(rounds):
         with database(kind) as engine:
             repository = SqlRepository(engine)
-            started = time.perf_counter()
-            repository.upsert_units(units)
-            first.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            repository.upsert_units(units)
-            unchanged.append(time.perf_counter() - started)
-            renamed_at = set(range(0, len(units), max(1, len(units) // 100))[:100])
-            edited = [
-                replace(u, name=f"{u.name} ({n})") if i in renamed_at else u
-                for i, u in enumerate(units)
-            ]
-            started = time.perf_counter()
-            repository.upsert_units(edited)
-            renamed.append(time.perf_counter() - started)
+            edited = _hundred_edited(units, lambda u, n=n: replace(u, name=f"{u.name} ({n})"))
+            times = _timed_syncs(repository.upsert_units, units, edited)
+            for kept, seconds in zip((first, unchanged, renamed), times, strict=True):
+                kept.append(seconds)
             stored = {u.code: u.name for u in repository.list_units()}
             assert stored == {u.code: u.name for u in edited}, "units_sync stored other names"
 
-    def ms(times: list[float]) -> float:
-        return round(statistics.median(times) * 1000, 1)
-
     return [
         {"name": f"units_sync_{kind}_units", "value": len(units), "unit": "units"},
-        {"name": f"units_sync_{kind}_first", "value": ms(first), "unit": "ms", "rounds": rounds},
-        {"name": f"units_sync_{kind}_unchanged", "value": ms(unchanged), "unit": "ms"},
-        {"name": f"units_sync_{kind}_100_renamed", "value": ms(renamed), "unit": "ms"},
+        {"name": f"units_sync_{kind}_first", "value": _ms(first), "unit": "ms", "rounds": rounds},
+        {"name": f"units_sync_{kind}_unchanged", "value": _ms(unchanged), "unit": "ms"},
+        {"name": f"units_sync_{kind}_100_renamed", "value": _ms(renamed), "unit": "ms"},
     ]
 
 
@@ -380,33 +393,21 @@ def measure_accounts(kind: str, quick: bool) -> list[dict[str, Any]]:
             with database(kind) as engine:
                 repository = SqlRepository(engine)
                 repository.upsert_units(units)
-                started = time.perf_counter()
-                repository.upsert_accounts(accounts)
-                first.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                repository.upsert_accounts(accounts)
-                unchanged.append(time.perf_counter() - started)
-                step = max(1, len(accounts) // 100)
-                edited_at = set(range(0, len(accounts), step)[:100])
-                edited = [
-                    replace(a, display_name=f"{a.display_name} ({n})") if i in edited_at else a
-                    for i, a in enumerate(accounts)
-                ]
-                started = time.perf_counter()
-                repository.upsert_accounts(edited)
-                changed.append(time.perf_counter() - started)
+                edited = _hundred_edited(
+                    accounts, lambda a, n=n: replace(a, display_name=f"{a.display_name} ({n})")
+                )
+                times = _timed_syncs(repository.upsert_accounts, accounts, edited)
+                for kept, seconds in zip((first, unchanged, changed), times, strict=True):
+                    kept.append(seconds)
                 stored = {a.id: a.display_name for a in repository.list_accounts()}
                 assert stored == {a.id: a.display_name for a in edited}, "stored other accounts"
-
-        def ms(times: list[float]) -> float:
-            return round(statistics.median(times) * 1000, 1)
 
         prefix = f"init_accounts_{kind}_{label}"
         figures += [
             {"name": f"{prefix}_accounts", "value": len(accounts), "unit": "accounts"},
-            {"name": f"{prefix}_first", "value": ms(first), "unit": "ms", "rounds": rounds},
-            {"name": f"{prefix}_unchanged", "value": ms(unchanged), "unit": "ms"},
-            {"name": f"{prefix}_100_changed", "value": ms(changed), "unit": "ms"},
+            {"name": f"{prefix}_first", "value": _ms(first), "unit": "ms", "rounds": rounds},
+            {"name": f"{prefix}_unchanged", "value": _ms(unchanged), "unit": "ms"},
+            {"name": f"{prefix}_100_changed", "value": _ms(changed), "unit": "ms"},
         ]
     return figures
 

@@ -11,6 +11,7 @@ it was fetched from. `normalize.py` turns raw items into `Article`s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from html import escape as html_escape
@@ -414,10 +415,8 @@ def parse_feed(data: bytes, *, base_url: str = "", http_charset: str | None = No
     # (the quicker tree to walk) or, for what it does not read, lxml.
     stdlib = read_plain_utf8(data, http_charset=http_charset)
     if stdlib is not None:
-        try:
+        with contextlib.suppress(_NeedsLxml):  # (then lxml reads it, just below)
             return _with_encoding(parse_feed_tree(stdlib[0], base_url), "utf-8", stdlib[1])
-        except _NeedsLxml:
-            pass
     plain = parse_plain_utf8(data, http_charset=http_charset)
     if plain is not None:
         return _with_encoding(parse_feed_tree(plain[0], base_url), "utf-8", plain[1])

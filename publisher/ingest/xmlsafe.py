@@ -250,8 +250,7 @@ def parse_plain_utf8(
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError:
         return None
-    declared_label = declared_xml_encoding(data) or http_charset
-    return _checked(root, "feed"), utf8_note(data, declared_label, _codec_name(declared_label))
+    return _checked(root, "feed"), _plain_utf8_note(data, http_charset)
 
 
 # The largest document read with the standard library's parser: below libxml2's limit on one
@@ -282,8 +281,13 @@ def read_plain_utf8(
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError:
         return None
+    return root, _plain_utf8_note(data, http_charset)
+
+
+def _plain_utf8_note(data: bytes, http_charset: str | None) -> str | None:
+    """`decode_document`'s remark on a plain UTF-8 document either parser has read."""
     declared_label = declared_xml_encoding(data) or http_charset
-    return root, utf8_note(data, declared_label, _codec_name(declared_label))
+    return utf8_note(data, declared_label, _codec_name(declared_label))
 
 
 def xml_text_to_bytes(text: str) -> bytes:
